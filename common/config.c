@@ -1,0 +1,731 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Parsing state: inih calls handle_pair() line by line; the reader counts
+ * lines so every message can name one. */
+struct loader {
+    FILE *file;
+    int line;                   /* the line inih is handling */
+    int too_long_line;          /* first line longer than inih takes */
+    struct herd_config *cfg;
+    char *err;
+    size_t errlen;
+    int err_line;               /* first error found, 0 = none */
+    int in_node;                /* index of the current [node], or -1 */
+    int section_ok;             /* current section known */
+    char section[128];
+    char **neighbor_text;       /* per node: its raw neighbors= value */
+    int *neighbor_line;
+    int *port_line;
+    unsigned seen_herd, seen_places;  /* bit per key, for duplicates */
+    unsigned *seen_node;
+    size_t nodes_cap;
+};
+
+static void fail(struct loader *ld, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct loader *ld, int line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (ld->err_line && ld->err_line <= line)
+        return;                 /* keep the first mistake in the file */
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->cfg->path, line, msg);
+    ld->err_line = line;
+}
+
+static void notice_section(struct loader *ld, const char *line);
+
+/* fgets-like reader that counts lines and notices lines that would not
+ * fit inih's line buffer (it would split them silently). */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct loader *ld = stream;
+    int c, n = 0, overflow = 0;
+
+    if (num < 2)
+        return NULL;
+    while ((c = fgetc(ld->file)) != EOF) {
+        if (n < num - 2)
+            str[n++] = (char)c;
+        else if (c != '\n')
+            overflow = 1;
+        if (c == '\n')
+            break;
+    }
+    if (n == 0 && c == EOF)
+        return NULL;
+    ld->line++;
+    if (overflow && !ld->too_long_line)
+        ld->too_long_line = ld->line;
+    if (overflow && c == '\n')
+        str[n++] = '\n';
+    str[n] = '\0';
+    notice_section(ld, str);
+    return str;
+}
+
+/* A whole decimal number in [min, max], nothing else. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    long v = 0;
+
+    if (*s == '\0')
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        if (v > (LONG_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > CONFIG_NAME_MAX)
+        return 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static char *absolute(const char *dir, const char *path)
+{
+    char *out;
+    size_t n;
+
+    if (path[0] == '/')
+        return strdup(path);
+    n = strlen(dir) + 1 + strlen(path) + 1;
+    out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, path);
+    return out;
+}
+
+static int replace_path(struct loader *ld, char **slot, const char *value)
+{
+    char *p;
+
+    if (*value == '\0') {
+        fail(ld, ld->line, "empty path");
+        return 0;
+    }
+    p = absolute(ld->cfg->dir, value);
+    if (p == NULL) {
+        fail(ld, ld->line, "out of memory");
+        return 0;
+    }
+    free(*slot);
+    *slot = p;
+    return 1;
+}
+
+/* Reject a second occurrence of the same key within one section. */
+static int once(struct loader *ld, unsigned *seen, unsigned bit, const char *name)
+{
+    if (*seen & bit) {
+        fail(ld, ld->line, "duplicate key '%s' in [%s]", name, ld->section);
+        return 0;
+    }
+    *seen |= bit;
+    return 1;
+}
+
+static int number(struct loader *ld, const char *name, const char *value,
+                  long min, long max, long *out)
+{
+    if (parse_long(value, min, max, out) < 0) {
+        fail(ld, ld->line, "%s must be a whole number from %ld to %ld, not '%s'",
+             name, min, max, value);
+        return 0;
+    }
+    return 1;
+}
+
+static int herd_key(struct loader *ld, const char *name, const char *value)
+{
+    struct herd_config *c = ld->cfg;
+    long v;
+    static const char *keys[] = {"log_dir", "run_dir", "log_max_mb",
+                                 "log_keep", "stop_grace_s", "max_clients",
+                                 "max_line", "idle_timeout_s",
+                                 "max_output_kb", NULL};
+    unsigned bit = 0;
+
+    for (unsigned i = 0; keys[i]; i++)
+        if (strcmp(keys[i], name) == 0)
+            bit = 1u << i;
+    if (bit == 0) {
+        fail(ld, ld->line, "unknown key '%s' in [herd]", name);
+        return 0;
+    }
+    if (!once(ld, &ld->seen_herd, bit, name))
+        return 0;
+    if (strcmp(name, "log_dir") == 0)
+        return replace_path(ld, &c->log_dir, value);
+    if (strcmp(name, "run_dir") == 0)
+        return replace_path(ld, &c->run_dir, value);
+    if (strcmp(name, "log_max_mb") == 0) {
+        if (!number(ld, name, value, 0, 1048576, &v))
+            return 0;
+        c->log_max_mb = v;
+    } else if (strcmp(name, "log_keep") == 0) {
+        if (!number(ld, name, value, 0, 1000, &v))
+            return 0;
+        c->log_keep = (int)v;
+    } else if (strcmp(name, "stop_grace_s") == 0) {
+        if (!number(ld, name, value, 0, 3600, &v))
+            return 0;
+        c->stop_grace_s = (int)v;
+    } else if (strcmp(name, "max_clients") == 0) {
+        if (!number(ld, name, value, 1, 1000000, &v))
+            return 0;
+        c->max_clients = (int)v;
+    } else if (strcmp(name, "max_line") == 0) {
+        if (!number(ld, name, value, 256, 1048576, &v))
+            return 0;
+        c->max_line = (int)v;
+    } else if (strcmp(name, "idle_timeout_s") == 0) {
+        if (!number(ld, name, value, 1, 86400, &v))
+            return 0;
+        c->idle_timeout_s = (int)v;
+    } else if (strcmp(name, "max_output_kb") == 0) {
+        if (!number(ld, name, value, 64, 1048576, &v))
+            return 0;
+        c->max_output_kb = (int)v;
+    }
+    return 1;
+}
+
+static int places_key(struct loader *ld, const char *name, const char *value)
+{
+    struct herd_config *c = ld->cfg;
+    long v;
+    static const char *keys[] = {"provider", "port", "url", "key_env",
+                                 "timeout_ms", NULL};
+    unsigned bit = 0;
+
+    for (unsigned i = 0; keys[i]; i++)
+        if (strcmp(keys[i], name) == 0)
+            bit = 1u << i;
+    if (bit == 0) {
+        fail(ld, ld->line, "unknown key '%s' in [places]", name);
+        return 0;
+    }
+    if (!once(ld, &ld->seen_places, bit, name))
+        return 0;
+    if (strcmp(name, "provider") == 0) {
+        if (strcmp(value, "local") == 0)
+            c->provider = PLACES_LOCAL;
+        else if (strcmp(value, "google") == 0)
+            c->provider = PLACES_GOOGLE;
+        else if (strcmp(value, "google-legacy") == 0)
+            c->provider = PLACES_GOOGLE_LEGACY;
+        else {
+            fail(ld, ld->line,
+                 "provider must be local, google or google-legacy, not '%s'",
+                 value);
+            return 0;
+        }
+    } else if (strcmp(name, "port") == 0) {
+        if (!number(ld, name, value, 1, 65535, &v))
+            return 0;
+        c->places_port = (int)v;
+    } else if (strcmp(name, "url") == 0) {
+        if (strncmp(value, "http://", 7) != 0 &&
+            strncmp(value, "https://", 8) != 0) {
+            fail(ld, ld->line, "url must start with http:// or https://");
+            return 0;
+        }
+        if (strlen(value) > 1024 || strpbrk(value, " \t\"'<>\\") != NULL) {
+            fail(ld, ld->line, "url is too long or holds a space or quote");
+            return 0;
+        }
+        free(c->places_url);
+        c->places_url = strdup(value);
+        /* A trailing slash would double up with the request path. */
+        size_t n = strlen(c->places_url);
+        while (n > 0 && c->places_url[n - 1] == '/')
+            c->places_url[--n] = '\0';
+    } else if (strcmp(name, "key_env") == 0) {
+        if (!valid_name(value)) {
+            fail(ld, ld->line, "key_env must be an environment variable name");
+            return 0;
+        }
+        free(c->places_key_env);
+        c->places_key_env = strdup(value);
+    } else if (strcmp(name, "timeout_ms") == 0) {
+        if (!number(ld, name, value, 1, 600000, &v))
+            return 0;
+        c->places_timeout_ms = v;
+    }
+    return 1;
+}
+
+static int node_key(struct loader *ld, const char *name, const char *value)
+{
+    struct node_conf *n = &ld->cfg->nodes[ld->in_node];
+    unsigned *seen = &ld->seen_node[ld->in_node];
+    long v;
+
+    if (strcmp(name, "port") == 0) {
+        if (!once(ld, seen, 1, name) || !number(ld, name, value, 1, 65535, &v))
+            return 0;
+        n->port = (int)v;
+        ld->port_line[ld->in_node] = ld->line;
+    } else if (strcmp(name, "neighbors") == 0) {
+        if (!once(ld, seen, 2, name))
+            return 0;
+        free(ld->neighbor_text[ld->in_node]);
+        ld->neighbor_text[ld->in_node] = strdup(value);
+        ld->neighbor_line[ld->in_node] = ld->line;
+    } else if (strcmp(name, "host") == 0) {
+        if (!once(ld, seen, 4, name))
+            return 0;
+        if (*value == '\0' || strlen(value) > CONFIG_HOST_MAX ||
+            strpbrk(value, " \t/") != NULL) {
+            fail(ld, ld->line, "host must be an address or host name");
+            return 0;
+        }
+        snprintf(n->host, sizeof n->host, "%s", value);
+        n->host_set = 1;
+    } else {
+        fail(ld, ld->line, "unknown key '%s' in [%s]", name, ld->section);
+        return 0;
+    }
+    return 1;
+}
+
+static int grow_nodes(struct loader *ld)
+{
+    struct herd_config *c = ld->cfg;
+    size_t cap = ld->nodes_cap ? ld->nodes_cap * 2 : 8;
+
+    if (c->n_nodes < ld->nodes_cap)
+        return 0;
+    struct node_conf *nodes = realloc(c->nodes, cap * sizeof *nodes);
+    if (!nodes)
+        return -1;
+    c->nodes = nodes;
+    char **text = realloc(ld->neighbor_text, cap * sizeof *text);
+    if (!text)
+        return -1;
+    ld->neighbor_text = text;
+    int *nl = realloc(ld->neighbor_line, cap * sizeof *nl);
+    if (!nl)
+        return -1;
+    ld->neighbor_line = nl;
+    int *pl = realloc(ld->port_line, cap * sizeof *pl);
+    if (!pl)
+        return -1;
+    ld->port_line = pl;
+    unsigned *seen = realloc(ld->seen_node, cap * sizeof *seen);
+    if (!seen)
+        return -1;
+    ld->seen_node = seen;
+    ld->nodes_cap = cap;
+    return 0;
+}
+
+/* A new section header: inih reports it only through the first key, so
+ * the section is opened lazily, at the line of its first key. */
+static int open_section(struct loader *ld, const char *section)
+{
+    struct herd_config *c = ld->cfg;
+
+    snprintf(ld->section, sizeof ld->section, "%s", section);
+    ld->in_node = -1;
+    ld->section_ok = 0;
+    if (strcmp(section, "herd") == 0 || strcmp(section, "places") == 0) {
+        ld->section_ok = 1;
+        return 1;
+    }
+    if (strncmp(section, "node ", 5) == 0) {
+        const char *name = section + 5;
+        while (*name == ' ')
+            name++;
+        if (!valid_name(name)) {
+            fail(ld, ld->line, "bad node name '%s' (letters, digits, '_', "
+                 "'-', '.'; at most %d)", name, CONFIG_NAME_MAX);
+            return 0;
+        }
+        if (config_find_node(c, name) >= 0) {
+            fail(ld, ld->line, "duplicate node '%s'", name);
+            return 0;
+        }
+        if (grow_nodes(ld) < 0) {
+            fail(ld, ld->line, "out of memory");
+            return 0;
+        }
+        struct node_conf *n = &c->nodes[c->n_nodes];
+        memset(n, 0, sizeof *n);
+        snprintf(n->name, sizeof n->name, "%s", name);
+        snprintf(n->host, sizeof n->host, "127.0.0.1");
+        n->line = ld->line;
+        ld->neighbor_text[c->n_nodes] = NULL;
+        ld->neighbor_line[c->n_nodes] = 0;
+        ld->port_line[c->n_nodes] = 0;
+        ld->seen_node[c->n_nodes] = 0;
+        ld->in_node = (int)c->n_nodes++;
+        ld->section_ok = 1;
+        return 1;
+    }
+    fail(ld, ld->line, "unknown section [%s]", section);
+    return 0;
+}
+
+/* Sections are opened by the reader, which sees every header (inih only
+ * reports sections through their keys, so an empty or unknown section
+ * would pass unseen). */
+static void notice_section(struct loader *ld, const char *line)
+{
+    const char *p = line, *end;
+    char name[128];
+    size_t n;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '[')
+        return;
+    end = strchr(p, ']');
+    if (end == NULL)
+        return;                 /* inih reports the syntax error */
+    p++;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    n = (size_t)(end - p);
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+        n--;
+    if (n >= sizeof name) {
+        fail(ld, ld->line, "section name too long");
+        ld->section_ok = 0;
+        ld->in_node = -1;
+        return;
+    }
+    memcpy(name, p, n);
+    name[n] = '\0';
+    open_section(ld, name);
+}
+
+static int handle_pair(void *user, const char *section, const char *name,
+                       const char *value)
+{
+    struct loader *ld = user;
+
+    (void)section;
+    if (ld->section[0] == '\0') {
+        fail(ld, ld->line, "key '%s' outside any section", name);
+        return 0;
+    }
+    if (!ld->section_ok)
+        return 0;               /* the section itself was reported */
+    if (ld->in_node >= 0)
+        return node_key(ld, name, value);
+    if (strcmp(ld->section, "herd") == 0)
+        return herd_key(ld, name, value);
+    return places_key(ld, name, value);
+}
+
+/* Turn each node's neighbors= text into links, both directions. */
+static int add_link(struct herd_config *c, int a, int b)
+{
+    struct node_conf *n = &c->nodes[a];
+
+    for (size_t i = 0; i < n->n_neighbors; i++)
+        if (n->neighbors[i] == b)
+            return 0;
+    int *p = realloc(n->neighbors, (n->n_neighbors + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    n->neighbors = p;
+    n->neighbors[n->n_neighbors++] = b;
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static void resolve_links(struct loader *ld)
+{
+    struct herd_config *c = ld->cfg;
+
+    for (size_t i = 0; i < c->n_nodes; i++) {
+        char *text = ld->neighbor_text[i], *save = NULL, *tok;
+
+        if (text == NULL)
+            continue;
+        /* Names may be separated by spaces, tabs or commas. */
+        for (tok = strtok_r(text, " \t,", &save); tok;
+             tok = strtok_r(NULL, " \t,", &save)) {
+            int j = config_find_node(c, tok);
+            if (j < 0) {
+                fail(ld, ld->neighbor_line[i],
+                     "node '%s' names neighbour '%s', which does not exist",
+                     c->nodes[i].name, tok);
+                continue;
+            }
+            if ((size_t)j == i) {
+                fail(ld, ld->neighbor_line[i], "node '%s' links to itself",
+                     tok);
+                continue;
+            }
+            if (add_link(c, (int)i, j) < 0 || add_link(c, j, (int)i) < 0)
+                fail(ld, ld->neighbor_line[i], "out of memory");
+        }
+    }
+    for (size_t i = 0; i < c->n_nodes; i++)
+        if (c->nodes[i].n_neighbors > 1)
+            qsort(c->nodes[i].neighbors, c->nodes[i].n_neighbors,
+                  sizeof(int), cmp_int);
+}
+
+static void check_nodes(struct loader *ld)
+{
+    struct herd_config *c = ld->cfg;
+
+    if (c->n_nodes == 0) {
+        fail(ld, ld->line > 0 ? ld->line : 1, "no [node NAME] section");
+        return;
+    }
+    for (size_t i = 0; i < c->n_nodes; i++) {
+        struct node_conf *n = &c->nodes[i];
+
+        if (n->port == 0) {
+            fail(ld, n->line, "node '%s' has no port", n->name);
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (c->nodes[j].port == n->port &&
+                strcmp(c->nodes[j].host, n->host) == 0)
+                fail(ld, ld->port_line[i],
+                     "node '%s' uses port %d on %s, as node '%s' does",
+                     n->name, n->port, n->host, c->nodes[j].name);
+        }
+        if (c->provider == PLACES_LOCAL && c->places_url == NULL &&
+            n->port == c->places_port && strcmp(n->host, "127.0.0.1") == 0)
+            fail(ld, ld->port_line[i],
+                 "node '%s' uses port %d, the places emulator's port",
+                 n->name, n->port);
+    }
+}
+
+static void defaults(struct herd_config *c)
+{
+    c->log_max_mb = 64;
+    c->log_keep = 5;
+    c->stop_grace_s = 10;
+    c->max_clients = 10000;
+    c->max_line = 4096;
+    c->idle_timeout_s = 60;
+    c->max_output_kb = 1024;
+    c->provider = PLACES_LOCAL;
+    c->places_port = 12999;
+    c->places_timeout_ms = 5000;
+}
+
+static char *dir_of(const char *path)
+{
+    char cwd[PATH_MAX], *copy, *slash, *out;
+
+    copy = strdup(path);
+    if (!copy)
+        return NULL;
+    slash = strrchr(copy, '/');
+    if (slash == copy)
+        copy[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        snprintf(copy, strlen(copy) + 1, ".");
+    if (copy[0] == '/') {
+        out = realpath(copy, NULL);
+        if (!out)
+            out = strdup(copy);
+        free(copy);
+        return out;
+    }
+    if (!getcwd(cwd, sizeof cwd)) {
+        free(copy);
+        return NULL;
+    }
+    out = absolute(cwd, copy);
+    free(copy);
+    if (out) {
+        char *real = realpath(out, NULL);
+        if (real) {
+            free(out);
+            out = real;
+        }
+    }
+    return out;
+}
+
+int config_load(const char *path, struct herd_config *out,
+                char *err, size_t errlen)
+{
+    struct loader ld;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    memset(&ld, 0, sizeof ld);
+    ld.cfg = out;
+    ld.err = err;
+    ld.errlen = errlen;
+    ld.in_node = -1;
+    if (errlen)
+        err[0] = '\0';
+    defaults(out);
+    out->path = strdup(path);
+    out->dir = dir_of(path);
+    out->places_key_env = strdup("GOOGLE_PLACES_API_KEY");
+    if (!out->path || !out->dir || !out->places_key_env) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        config_free(out);
+        return -1;
+    }
+    out->log_dir = absolute(out->dir, "logs");
+    out->run_dir = absolute(out->dir, "run");
+
+    ld.file = fopen(path, "r");
+    if (ld.file == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        config_free(out);
+        return -1;
+    }
+    /* One key per line, no continuation lines: an indented line is a
+     * mistake to report, not a value to glue on. */
+    ini_allow_multiline = false;
+    rc = ini_parse_stream(read_line, &ld, handle_pair, &ld);
+    fclose(ld.file);
+    if (rc > 0)
+        fail(&ld, rc, "syntax error (expected [section] or key = value)");
+    if (ld.too_long_line)
+        fail(&ld, ld.too_long_line, "line too long (at most %d characters)",
+             ini_max_line - 3);
+    if (!ld.err_line) {
+        resolve_links(&ld);
+        check_nodes(&ld);
+    }
+    for (size_t i = 0; i < out->n_nodes; i++)
+        free(ld.neighbor_text[i]);
+    free(ld.neighbor_text);
+    free(ld.neighbor_line);
+    free(ld.port_line);
+    free(ld.seen_node);
+    if (ld.err_line || rc < 0) {
+        if (rc < 0 && !ld.err_line)
+            snprintf(err, errlen, "%s: out of memory", path);
+        config_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct herd_config *c)
+{
+    for (size_t i = 0; i < c->n_nodes; i++)
+        free(c->nodes[i].neighbors);
+    free(c->nodes);
+    free(c->path);
+    free(c->dir);
+    free(c->log_dir);
+    free(c->run_dir);
+    free(c->places_url);
+    free(c->places_key_env);
+    memset(c, 0, sizeof *c);
+}
+
+int config_find_node(const struct herd_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_nodes; i++)
+        if (strcmp(c->nodes[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int config_linked(const struct herd_config *c, int a, int b)
+{
+    const struct node_conf *n = &c->nodes[a];
+
+    for (size_t i = 0; i < n->n_neighbors; i++)
+        if (n->neighbors[i] == b)
+            return 1;
+    return 0;
+}
+
+const char *config_provider_name(enum places_provider p)
+{
+    switch (p) {
+    case PLACES_GOOGLE:
+        return "google";
+    case PLACES_GOOGLE_LEGACY:
+        return "google-legacy";
+    case PLACES_LOCAL:
+        break;
+    }
+    return "local";
+}
+
+char *config_places_base(const struct herd_config *c)
+{
+    char buf[64];
+
+    if (c->places_url)
+        return strdup(c->places_url);
+    switch (c->provider) {
+    case PLACES_GOOGLE:
+        return strdup("https://places.googleapis.com");
+    case PLACES_GOOGLE_LEGACY:
+        return strdup("https://maps.googleapis.com");
+    case PLACES_LOCAL:
+        break;
+    }
+    snprintf(buf, sizeof buf, "http://127.0.0.1:%d", c->places_port);
+    return strdup(buf);
+}
+
+char *config_run_path(const struct herd_config *c, const char *file)
+{
+    return absolute(c->run_dir, file);
+}
+
+char *config_log_path(const struct herd_config *c, const char *node_name)
+{
+    size_t n = strlen(node_name) + 5;
+    char *file = malloc(n), *out;
+
+    if (!file)
+        return NULL;
+    snprintf(file, n, "%s.log", node_name);
+    out = absolute(c->log_dir, file);
+    free(file);
+    return out;
+}

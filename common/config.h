@@ -1,0 +1,77 @@
+/* config: herd.ini, read through inih and checked as a whole.  Any mistake
+ * is refused as "PATH:LINE: what is wrong" before anything starts. */
+#ifndef HERD_CONFIG_H
+#define HERD_CONFIG_H
+
+#include <stddef.h>
+
+enum places_provider {
+    PLACES_LOCAL = 0,           /* herd-places, the offline emulator */
+    PLACES_GOOGLE,              /* Places API (New) */
+    PLACES_GOOGLE_LEGACY,       /* legacy Nearby Search */
+};
+
+#define CONFIG_NAME_MAX 64
+#define CONFIG_HOST_MAX 255
+
+struct node_conf {
+    char name[CONFIG_NAME_MAX + 1];
+    char host[CONFIG_HOST_MAX + 1];  /* bind and dial address */
+    int host_set;                    /* host= given explicitly */
+    int port;
+    int line;                        /* line of its [node NAME] header */
+    /* Indices into herd_config.nodes, both directions of every link,
+     * no duplicates, sorted. */
+    int *neighbors;
+    size_t n_neighbors;
+};
+
+struct herd_config {
+    char *path;                 /* as given */
+    char *dir;                  /* directory holding the file, absolute */
+
+    /* [herd]; paths absolute (relative ones resolve against dir) */
+    char *log_dir;
+    char *run_dir;
+    long log_max_mb;            /* rotate a log past this size; 0 = never */
+    int log_keep;               /* rotated files kept */
+    int stop_grace_s;           /* SIGTERM -> SIGKILL delay */
+    int max_clients;            /* client connections per node */
+    int max_line;               /* longest request line, bytes */
+    int idle_timeout_s;         /* a half-sent line may idle this long */
+    int max_output_kb;          /* unread output per connection */
+
+    /* [places] */
+    enum places_provider provider;
+    int places_port;
+    char *places_url;           /* NULL: the provider's own base URL */
+    char *places_key_env;
+    long places_timeout_ms;
+
+    struct node_conf *nodes;
+    size_t n_nodes;
+};
+
+/* Load and validate.  0, or -1 with "PATH:LINE: message" in err. */
+int config_load(const char *path, struct herd_config *out,
+                char *err, size_t errlen);
+void config_free(struct herd_config *c);
+
+/* The node's index, or -1. */
+int config_find_node(const struct herd_config *c, const char *name);
+
+/* True when nodes a and b (indices) are linked. */
+int config_linked(const struct herd_config *c, int a, int b);
+
+/* "local", "google" or "google-legacy". */
+const char *config_provider_name(enum places_provider p);
+
+/* Base URL the node talks to for places: url if set, else the provider's
+ * default (for local: http://127.0.0.1:PORT).  Caller frees. */
+char *config_places_base(const struct herd_config *c);
+
+/* The path to a file in run_dir / log_dir (caller frees). */
+char *config_run_path(const struct herd_config *c, const char *file);
+char *config_log_path(const struct herd_config *c, const char *node_name);
+
+#endif

@@ -1,0 +1,244 @@
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "htime.h"
+
+/* Flush once this much is buffered, whatever the timer says. */
+#define LOG_BUFFER 65536
+
+static struct {
+    int fd;
+    char *path;
+    char name[80];
+    size_t max_bytes;
+    int keep;
+    int echo;
+    size_t size;                /* bytes in the file, for rotation */
+    char buf[LOG_BUFFER];
+    size_t used;
+} lg = {.fd = -1};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;             /* nowhere left to report it */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static int open_file(void)
+{
+    struct stat st;
+
+    lg.fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (lg.fd < 0)
+        return -1;
+    lg.size = fstat(lg.fd, &st) == 0 ? (size_t)st.st_size : 0;
+    return 0;
+}
+
+/* path.(keep-1) -> path.keep, ..., path -> path.1, then a fresh path. */
+static void rotate(void)
+{
+    size_t n = strlen(lg.path) + 16;
+    char *from = malloc(n), *to = malloc(n);
+
+    if (from && to) {
+        for (int i = lg.keep - 1; i >= 1; i--) {
+            snprintf(from, n, "%s.%d", lg.path, i);
+            snprintf(to, n, "%s.%d", lg.path, i + 1);
+            rename(from, to);
+        }
+        if (lg.keep > 0) {
+            snprintf(to, n, "%s.1", lg.path);
+            rename(lg.path, to);
+        } else {
+            unlink(lg.path);
+        }
+    }
+    free(from);
+    free(to);
+    close(lg.fd);
+    lg.fd = -1;
+    open_file();
+}
+
+void log_flush(void)
+{
+    if (lg.used == 0)
+        return;
+    if (lg.fd >= 0) {
+        write_all(lg.fd, lg.buf, lg.used);
+        lg.size += lg.used;
+    }
+    if (lg.echo)
+        write_all(STDERR_FILENO, lg.buf, lg.used);
+    lg.used = 0;
+    if (lg.fd >= 0 && lg.max_bytes && lg.size >= lg.max_bytes)
+        rotate();
+}
+
+int log_open(const char *path, const char *name, size_t max_bytes, int keep,
+             int echo)
+{
+    log_close();
+    lg.path = strdup(path);
+    if (!lg.path)
+        return -1;
+    snprintf(lg.name, sizeof lg.name, "%s", name);
+    lg.max_bytes = max_bytes;
+    lg.keep = keep;
+    lg.echo = echo;
+    return open_file();
+}
+
+static void append(const char *p, size_t n)
+{
+    if (n > sizeof lg.buf - lg.used)
+        log_flush();
+    if (n > sizeof lg.buf) {
+        /* A line bigger than the buffer goes straight out. */
+        if (lg.fd >= 0) {
+            write_all(lg.fd, p, n);
+            lg.size += n;
+        }
+        if (lg.echo)
+            write_all(STDERR_FILENO, p, n);
+        return;
+    }
+    memcpy(lg.buf + lg.used, p, n);
+    lg.used += n;
+}
+
+static const char *level_word(enum log_level level)
+{
+    switch (level) {
+    case LOG_WARN:
+        return "warning: ";
+    case LOG_ERROR:
+        return "error: ";
+    case LOG_INFO:
+        break;
+    }
+    return "";
+}
+
+static void vlog(enum log_level level, const char *label, const char *fmt,
+                 va_list ap)
+{
+    char line[8192];
+    size_t n;
+    int m;
+
+    n = htime_format_utc(htime_now(), line, sizeof line);
+    m = snprintf(line + n, sizeof line - n, " %s: %s%s", lg.name,
+                 level_word(level), label ? label : "");
+    if (m > 0)
+        n += (size_t)m < sizeof line - n ? (size_t)m : sizeof line - n - 1;
+    m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+    if (m > 0)
+        n += (size_t)m < sizeof line - n ? (size_t)m : sizeof line - n - 1;
+    if (n >= sizeof line - 1)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    append(line, n);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(level, NULL, fmt, ap);
+    va_end(ap);
+    if (level == LOG_ERROR)
+        log_flush();
+}
+
+static void vlog_wrap(const char *label, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(LOG_INFO, label, fmt, ap);
+    va_end(ap);
+}
+
+size_t log_escape(const char *p, size_t len, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        char tmp[4];
+        size_t k = 0;
+
+        if (c == '\\') {
+            tmp[k++] = '\\';
+            tmp[k++] = '\\';
+        } else if (c == '\n') {
+            tmp[k++] = '\\';
+            tmp[k++] = 'n';
+        } else if (c == '\r') {
+            tmp[k++] = '\\';
+            tmp[k++] = 'r';
+        } else if (c == '\t') {
+            tmp[k++] = '\\';
+            tmp[k++] = 't';
+        } else if (c < 0x20 || c >= 0x7f) {
+            tmp[k++] = '\\';
+            tmp[k++] = 'x';
+            tmp[k++] = hex[c >> 4];
+            tmp[k++] = hex[c & 15];
+        } else {
+            tmp[k++] = (char)c;
+        }
+        if (o + k + 1 > cap)
+            break;
+        memcpy(buf + o, tmp, k);
+        o += k;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+void log_bytes(const char *label, const char *p, size_t len, size_t limit)
+{
+    char esc[4 * 1024 + 1];
+    size_t shown = len < limit ? len : limit;
+
+    if (shown > 1024)
+        shown = 1024;
+    log_escape(p, shown, esc, sizeof esc);
+    if (shown < len)
+        vlog_wrap(label, "%s... (%zu bytes)", esc, len);
+    else
+        vlog_wrap(label, "%s", esc);
+}
+
+void log_close(void)
+{
+    log_flush();
+    if (lg.fd >= 0)
+        close(lg.fd);
+    lg.fd = -1;
+    free(lg.path);
+    lg.path = NULL;
+}

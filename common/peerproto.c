@@ -1,0 +1,155 @@
+#include "peerproto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int span_is(struct proto_span s, const char *word)
+{
+    size_t n = strlen(word);
+    return s.len == n && memcmp(s.p, word, n) == 0;
+}
+
+static int copy_hex(struct proto_span s, size_t want, char *out)
+{
+    if (s.len != want)
+        return -1;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+    }
+    memcpy(out, s.p, want);
+    out[want] = '\0';
+    return 0;
+}
+
+static int valid_name(struct proto_span s)
+{
+    if (s.len == 0 || s.len > PEER_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+int peer_is_peer_line(const char *line, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && proto_is_space((unsigned char)line[i]))
+        i++;
+    return len - i >= 5 && memcmp(line + i, "HERD-", 5) == 0;
+}
+
+enum peer_msg_kind peer_parse(const char *line, size_t len, struct peer_msg *out)
+{
+    struct proto_span f[5];
+    size_t n;
+
+    memset(out, 0, sizeof *out);
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    n = proto_split(line, len, f, 5);
+    if (n == 0)
+        return PEER_MSG_INVALID;
+
+    if (span_is(f[0], "HERD-HELLO") && n == 4) {
+        if (!valid_name(f[1]) || !valid_name(f[2]) ||
+            copy_hex(f[3], PEER_NONCE_HEX, out->nonce) < 0)
+            return PEER_MSG_INVALID;
+        out->from = f[1];
+        out->to = f[2];
+        return out->kind = PEER_MSG_HELLO;
+    }
+    if (span_is(f[0], "HERD-CHALLENGE") && n == 4) {
+        if (!valid_name(f[1]) ||
+            copy_hex(f[2], PEER_NONCE_HEX, out->nonce) < 0 ||
+            copy_hex(f[3], PEER_MAC_HEX, out->mac) < 0)
+            return PEER_MSG_INVALID;
+        out->from = f[1];
+        return out->kind = PEER_MSG_CHALLENGE;
+    }
+    if (span_is(f[0], "HERD-AUTH") && n == 2) {
+        if (copy_hex(f[1], PEER_MAC_HEX, out->mac) < 0)
+            return PEER_MSG_INVALID;
+        return out->kind = PEER_MSG_AUTH;
+    }
+    if (span_is(f[0], "HERD-AT")) {
+        /* The stored line follows "HERD-AT " exactly. */
+        if (f[0].p != line || len < 9 || line[8 - 1] != ' ')
+            return PEER_MSG_INVALID;
+        out->at_line.p = line + 8;
+        out->at_line.len = len - 8;
+        if (proto_parse_at(out->at_line.p, out->at_line.len, &out->at) < 0)
+            return PEER_MSG_INVALID;
+        return out->kind = PEER_MSG_AT;
+    }
+    if (span_is(f[0], "HERD-SYNCED") && n == 2) {
+        unsigned long long v = 0;
+        if (f[1].len == 0 || f[1].len > 19)
+            return PEER_MSG_INVALID;
+        for (size_t i = 0; i < f[1].len; i++) {
+            if (f[1].p[i] < '0' || f[1].p[i] > '9')
+                return PEER_MSG_INVALID;
+            v = v * 10 + (unsigned)(f[1].p[i] - '0');
+        }
+        out->count = v;
+        return out->kind = PEER_MSG_SYNCED;
+    }
+    if (span_is(f[0], "HERD-PING") && n == 1)
+        return out->kind = PEER_MSG_PING;
+    return PEER_MSG_INVALID;
+}
+
+static size_t fmt(char *buf, size_t cap, int n)
+{
+    (void)buf;
+    (void)cap;
+    return n < 0 ? 0 : (size_t)n;
+}
+
+size_t peer_format_hello(const char *from, const char *to, const char *nonce,
+                         char *buf, size_t cap)
+{
+    return fmt(buf, cap, snprintf(buf, cap, "HERD-HELLO %s %s %s\n", from, to,
+                                  nonce));
+}
+
+size_t peer_format_challenge(const char *from, const char *nonce,
+                             const char *mac, char *buf, size_t cap)
+{
+    return fmt(buf, cap, snprintf(buf, cap, "HERD-CHALLENGE %s %s %s\n", from,
+                                  nonce, mac));
+}
+
+size_t peer_format_auth(const char *mac, char *buf, size_t cap)
+{
+    return fmt(buf, cap, snprintf(buf, cap, "HERD-AUTH %s\n", mac));
+}
+
+size_t peer_format_at(const char *at_line, size_t at_len, char *buf, size_t cap)
+{
+    size_t need = 8 + at_len + 1;
+
+    if (need + 1 <= cap) {
+        memcpy(buf, "HERD-AT ", 8);
+        memcpy(buf + 8, at_line, at_len);
+        buf[8 + at_len] = '\n';
+        buf[need] = '\0';
+    }
+    return need;
+}
+
+size_t peer_format_synced(unsigned long long count, char *buf, size_t cap)
+{
+    return fmt(buf, cap, snprintf(buf, cap, "HERD-SYNCED %llu\n", count));
+}
+
+size_t peer_format_ping(char *buf, size_t cap)
+{
+    return fmt(buf, cap, snprintf(buf, cap, "HERD-PING\n"));
+}
