@@ -275,6 +275,10 @@ int proto_parse_at(const char *line, size_t len, struct proto_at *out)
         total += f[k].len;
     if (line[0] != 'A' || total + 5 != len)
         return -1;
+    /* ...and those five separators must be spaces, not tabs or CRs. */
+    for (size_t k = 1; k < 6; k++)
+        if (f[k].p[-1] != ' ')
+            return -1;
     out->server = f[1];
     out->diff = f[2];
     out->id = f[3];
