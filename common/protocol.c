@@ -94,6 +94,9 @@ int proto_parse_location(const char *s, size_t len, struct proto_location *out)
     size_t used_lat, used_lon;
     double lat, lon;
 
+    /* protocol.h promises this limit; callers may size buffers by it. */
+    if (len > PROTO_LOCATION_MAX)
+        return -1;
     if (parse_coordinate(s, len, &used_lat, 90, &lat) < 0)
         return -1;
     if (parse_coordinate(s + used_lat, len - used_lat, &used_lon, 180, &lon) < 0)
