@@ -155,8 +155,6 @@ int proto_parse_radius(const char *s, size_t len, double *km,
             if (s[k] != '0')
                 return -1;
     }
-    *km = (double)int_value + frac;
-
     /* Metres, exactly: move the decimal point three places right.  The
      * integer part is at most 50, so it and 3 digits always fit. */
     t = (size_t)snprintf(text, sizeof text, "%ld", int_value);
@@ -176,8 +174,12 @@ int proto_parse_radius(const char *s, size_t len, double *km,
         while (rest_end > rest_start && s[rest_end - 1] == '0')
             rest_end--;
         if (rest_end > rest_start) {
+            /* Cutting the digits would send another radius (even zero
+             * metres): refuse what cannot be written exactly. */
+            if (t + 1 + (rest_end - rest_start) + 1 > sizeof text)
+                return -1;
             text[t++] = '.';
-            for (size_t k = rest_start; k < rest_end && t + 1 < sizeof text; k++)
+            for (size_t k = rest_start; k < rest_end; k++)
                 text[t++] = s[k];
             text[t] = '\0';
         }
@@ -185,6 +187,7 @@ int proto_parse_radius(const char *s, size_t len, double *km,
     if (strlen(text) + 1 > metres_cap)
         return -1;
     memcpy(metres, text, strlen(text) + 1);
+    *km = (double)int_value + frac;
     return 0;
 }
 
