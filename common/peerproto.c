@@ -51,6 +51,10 @@ enum peer_msg_kind peer_parse(const char *line, size_t len, struct peer_msg *out
     size_t n;
 
     memset(out, 0, sizeof *out);
+    /* The formatters end lines in "\n"; take the line with or without it
+     * (and a CR before it), as proto_parse_request() does. */
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
     if (len > 0 && line[len - 1] == '\r')
         len--;
     n = proto_split(line, len, f, 5);
