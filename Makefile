@@ -26,7 +26,7 @@ LIBS_NODE := -lev -lcurl -lcjson $(LIBS_COMMON)
 LIBS_SUPERVISOR := -lev -lcjson $(LIBS_COMMON)
 LIBS_HERDCTL := -lcjson $(LIBS_COMMON)
 LIBS_PLACES := -lmicrohttpd -lcjson -lm $(LIBS_COMMON)
-LIBS_BENCH := -lev -lm $(LIBS_COMMON)
+LIBS_BENCH := -lev -lm -lcjson $(LIBS_COMMON)
 
 objs = $(patsubst %.c,$(OUT)/%.o,$(wildcard $(1)/*.c))
 

@@ -1,0 +1,434 @@
+#include "load.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+
+/* What each request in flight was, so its reply can be read right. */
+enum load_kind { LOAD_IAMAT, LOAD_WHATSAT, LOAD_SET };
+
+/* Longest request we write; keeps the output buffer bounded by D. */
+#define LOAD_REQ_MAX 512
+/* A WHATSAT reply with 20 places is a few kilobytes; D of them fit. */
+#define LOAD_IN_MAX (64u << 20)
+
+struct load_conn {
+    ev_io io;                   /* first: the watcher leads to the conn */
+    struct load *ld;
+    int fd;
+    int dead;
+    struct buf in, out;
+    uint64_t *sent;             /* ring of D send times */
+    unsigned char *kind;        /* ring of D request kinds */
+    unsigned head, inflight;
+    int in_body;                /* inside a WHATSAT reply's JSON */
+    int want_write;
+};
+
+struct load {
+    struct ev_loop *loop;
+    const struct load_opts *o;
+    struct load_result *r;
+    struct load_conn *conns;
+    int live;
+    int measuring;
+    int stopping;
+    uint64_t t_start;
+    uint64_t sent_total, done_total;
+    uint64_t rng;
+    struct timespec last_time;  /* client time of the latest IAMAT */
+    ev_timer warm_timer, stop_timer;
+};
+
+static uint64_t load_rand(struct load *ld)
+{
+    /* xorshift64*: plenty for picking keys. */
+    ld->rng ^= ld->rng >> 12;
+    ld->rng ^= ld->rng << 25;
+    ld->rng ^= ld->rng >> 27;
+    return ld->rng * 2685821657736338717ull;
+}
+
+/* A client time strictly after the previous one, so every IAMAT is newer
+ * than what the herd holds and is flooded. */
+static struct timespec load_client_time(struct load *ld)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec < ld->last_time.tv_sec ||
+        (now.tv_sec == ld->last_time.tv_sec &&
+         now.tv_nsec <= ld->last_time.tv_nsec)) {
+        now = ld->last_time;
+        if (++now.tv_nsec == 1000000000) {
+            now.tv_nsec = 0;
+            now.tv_sec++;
+        }
+    }
+    ld->last_time = now;
+    return now;
+}
+
+static char *put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_time(char *p, struct timespec t)
+{
+    uint64_t ns = (uint64_t)t.tv_nsec;
+
+    p += net_utoa((uint64_t)t.tv_sec, p);
+    *p++ = '.';
+    for (int i = 8; i >= 0; i--) {
+        p[i] = (char)('0' + ns % 10);
+        ns /= 10;
+    }
+    return p + 9;
+}
+
+/* Append one request to the connection's output; returns its kind. */
+static int load_gen(struct load *ld, struct load_conn *c)
+{
+    const struct load_opts *o = ld->o;
+    char line[LOAD_REQ_MAX], *p = line;
+    uint64_t r = load_rand(ld);
+    uint32_t key = (uint32_t)(r % o->keys);
+    int kind;
+
+    if (o->redis) {
+        kind = LOAD_SET;
+        p = put(p, "SET ");
+    } else if (o->whatsat_pct > 0 &&
+               (int)((r >> 32) % 100) < o->whatsat_pct) {
+        kind = LOAD_WHATSAT;
+        p = put(p, "WHATSAT ");
+    } else {
+        kind = LOAD_IAMAT;
+        p = put(p, "IAMAT ");
+    }
+    p = put(p, o->prefix);
+    p += net_utoa(key, p);
+    if (kind == LOAD_WHATSAT) {
+        *p++ = ' ';
+        p = put(p, o->radius);
+        *p++ = ' ';
+        p = put(p, o->bound);
+        *p++ = '\n';
+    } else if (kind == LOAD_IAMAT) {
+        p = put(p, " +34.068930-118.445127 ");
+        p = put_time(p, load_client_time(ld));
+        *p++ = '\n';
+    } else {
+        /* The same payload an IAMAT carries, as one Redis value. */
+        p = put(p, " +34.068930-118.445127@");
+        p = put_time(p, load_client_time(ld));
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (buf_append(&c->out, line, (size_t)(p - line)) < 0)
+        return -1;
+    return kind;
+}
+
+static void load_set_events(struct load *ld, struct load_conn *c, int write)
+{
+    if (write == c->want_write)
+        return;
+    c->want_write = write;
+    ev_io_stop(ld->loop, &c->io);
+    ev_io_set(&c->io, c->fd, EV_READ | (write ? EV_WRITE : 0));
+    ev_io_start(ld->loop, &c->io);
+}
+
+static void load_kill(struct load *ld, struct load_conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    fprintf(stderr, "herd-bench: warning: connection to %s lost: %s\n",
+            ld->o->targets[(c - ld->conns) % ld->o->n_targets].text, why);
+    ev_io_stop(ld->loop, &c->io);
+    close(c->fd);
+    c->fd = -1;
+    c->dead = 1;
+    ld->r->conns_lost++;
+    if (--ld->live == 0)
+        ev_break(ld->loop, EVBREAK_ALL);
+}
+
+static void load_flush(struct load *ld, struct load_conn *c)
+{
+    while (buf_len(&c->out) > 0) {
+        ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            load_kill(ld, c, strerror(errno));
+            return;
+        }
+        if (ld->measuring)
+            ld->r->bytes_out += (uint64_t)n;
+        buf_consume(&c->out, (size_t)n);
+    }
+    load_set_events(ld, c, buf_len(&c->out) > 0);
+}
+
+/* Keep D requests in flight, stamped with one send time, then write. */
+static void load_refill(struct load *ld, struct load_conn *c)
+{
+    const struct load_opts *o = ld->o;
+    unsigned first = c->inflight;
+    uint64_t t;
+
+    while (!ld->stopping && c->inflight < (unsigned)o->depth &&
+           (o->total == 0 || ld->sent_total < o->total)) {
+        unsigned slot = (c->head + c->inflight) % (unsigned)o->depth;
+        int kind = load_gen(ld, c);
+        if (kind < 0) {
+            load_kill(ld, c, "output buffer full");
+            return;
+        }
+        c->kind[slot] = (unsigned char)kind;
+        c->inflight++;
+        ld->sent_total++;
+    }
+    if (c->inflight == first)
+        return;
+    t = net_now_ns();
+    for (unsigned i = first; i < c->inflight; i++)
+        c->sent[(c->head + i) % (unsigned)o->depth] = t;
+    load_flush(ld, c);
+}
+
+static void load_complete(struct load *ld, struct load_conn *c, int ok,
+                          uint64_t t_recv)
+{
+    struct load_result *r = ld->r;
+    int kind = c->kind[c->head];
+
+    if (ld->measuring) {
+        uint64_t sent = c->sent[c->head];
+        hist_add(&r->lat, t_recv > sent ? t_recv - sent : 0);
+        r->replies++;
+        if (ok)
+            r->ok++;
+        else
+            r->bad++;
+        if (kind == LOAD_IAMAT)
+            r->iamat++;
+        else if (kind == LOAD_WHATSAT)
+            r->whatsat++;
+    }
+    c->head = (c->head + 1) % (unsigned)ld->o->depth;
+    c->inflight--;
+    c->in_body = 0;
+    ld->done_total++;
+}
+
+/* Take every complete reply out of the input buffer. */
+static void load_parse(struct load *ld, struct load_conn *c, uint64_t t_recv)
+{
+    const char *line;
+    size_t len;
+
+    while (buf_take_line(&c->in, &line, &len)) {
+        int kind;
+
+        if (c->inflight == 0) {
+            /* Bytes nobody asked for: count them as a bad reply. */
+            if (ld->measuring)
+                ld->r->bad++;
+            continue;
+        }
+        kind = c->kind[c->head];
+        if (c->in_body) {
+            /* A WHATSAT reply ends with an empty line. */
+            if (len == 0 || (len == 1 && line[0] == '\r'))
+                load_complete(ld, c, 1, t_recv);
+            continue;
+        }
+        if (kind == LOAD_SET) {
+            load_complete(ld, c, len > 0 && line[0] == '+', t_recv);
+        } else if (len >= 3 && memcmp(line, "AT ", 3) == 0) {
+            if (kind == LOAD_WHATSAT)
+                c->in_body = 1;
+            else
+                load_complete(ld, c, 1, t_recv);
+        } else {
+            load_complete(ld, c, 0, t_recv);
+        }
+    }
+    buf_compact(&c->in);
+}
+
+static void load_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct load_conn *c = (struct load_conn *)((char *)w -
+                                               offsetof(struct load_conn, io));
+    struct load *ld = c->ld;
+    (void)loop;
+
+    if (revents & EV_READ) {
+        int got = 0;
+        for (;;) {
+            size_t room;
+            char *p = buf_space(&c->in, 65536, &room);
+            ssize_t n;
+
+            if (p == NULL) {
+                load_kill(ld, c, "reply too long");
+                return;
+            }
+            n = read(c->fd, p, room);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    break;
+                load_kill(ld, c, strerror(errno));
+                return;
+            }
+            if (n == 0) {
+                load_kill(ld, c, "closed by the server");
+                return;
+            }
+            buf_commit(&c->in, (size_t)n);
+            if (ld->measuring)
+                ld->r->bytes_in += (uint64_t)n;
+            got = 1;
+            if ((size_t)n < room)
+                break;
+        }
+        if (got) {
+            load_parse(ld, c, net_now_ns());
+            if (ld->o->total > 0 && ld->done_total >= ld->o->total) {
+                ev_break(ld->loop, EVBREAK_ALL);
+                return;
+            }
+            load_refill(ld, c);
+            if (c->dead)
+                return;
+        }
+    }
+    if (revents & EV_WRITE)
+        load_flush(ld, c);
+}
+
+static void load_on_warm(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct load *ld = (struct load *)((char *)w -
+                                      offsetof(struct load, warm_timer));
+    (void)loop;
+    (void)revents;
+    ld->measuring = 1;
+    ld->t_start = net_now_ns();
+}
+
+static void load_on_stop(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct load *ld = (struct load *)((char *)w -
+                                      offsetof(struct load, stop_timer));
+    (void)revents;
+    ld->stopping = 1;
+    ld->measuring = 0;
+    ld->r->elapsed_s = (double)(net_now_ns() - ld->t_start) / 1e9;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int load_run(const struct load_opts *o, struct load_result *r,
+             char *err, size_t errlen)
+{
+    struct load ld;
+    int rc = -1;
+
+    memset(&ld, 0, sizeof ld);
+    memset(r, 0, sizeof *r);
+    ld.o = o;
+    ld.r = r;
+    ld.rng = o->seed ? o->seed : 0x9e3779b97f4a7c15ull;
+    ld.loop = ev_loop_new(EVFLAG_AUTO);
+    if (ld.loop == NULL) {
+        snprintf(err, errlen, "cannot create the event loop");
+        return -1;
+    }
+    ld.conns = calloc((size_t)o->conns, sizeof *ld.conns);
+    if (ld.conns == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < o->conns; i++) {
+        struct load_conn *c = &ld.conns[i];
+        const struct bench_target *t = &o->targets[i % o->n_targets];
+
+        c->ld = &ld;
+        c->fd = -1;
+        c->dead = 1;
+        buf_init(&c->in, LOAD_IN_MAX);
+        buf_init(&c->out, (size_t)o->depth * LOAD_REQ_MAX + LOAD_REQ_MAX);
+        c->sent = calloc((size_t)o->depth, sizeof *c->sent);
+        c->kind = calloc((size_t)o->depth, 1);
+        if (c->sent == NULL || c->kind == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        c->fd = net_connect(t);
+        if (c->fd < 0) {
+            snprintf(err, errlen, "cannot connect to %s: %s", t->text,
+                     strerror(errno));
+            goto out;
+        }
+        c->dead = 0;
+        ld.live++;
+        ev_io_init(&c->io, load_on_io, c->fd, EV_READ);
+        ev_io_start(ld.loop, &c->io);
+    }
+
+    if (o->total > 0 || o->warmup_s <= 0) {
+        ld.measuring = 1;
+        ld.t_start = net_now_ns();
+    } else {
+        ev_timer_init(&ld.warm_timer, load_on_warm, o->warmup_s, 0.);
+        ev_timer_start(ld.loop, &ld.warm_timer);
+    }
+    if (o->total == 0) {
+        ev_timer_init(&ld.stop_timer, load_on_stop,
+                      (o->warmup_s > 0 ? o->warmup_s : 0) + o->duration_s, 0.);
+        ev_timer_start(ld.loop, &ld.stop_timer);
+    }
+    ev_now_update(ld.loop);
+    for (int i = 0; i < o->conns; i++)
+        load_refill(&ld, &ld.conns[i]);
+    if (ld.live > 0)
+        ev_run(ld.loop, 0);
+    if (o->total > 0 || r->elapsed_s == 0)
+        r->elapsed_s = (double)(net_now_ns() - ld.t_start) / 1e9;
+    rc = 0;
+out:
+    if (ld.conns) {
+        for (int i = 0; i < o->conns; i++) {
+            struct load_conn *c = &ld.conns[i];
+            if (c->fd >= 0) {
+                ev_io_stop(ld.loop, &c->io);
+                close(c->fd);
+            }
+            buf_free(&c->in);
+            buf_free(&c->out);
+            free(c->sent);
+            free(c->kind);
+        }
+        free(ld.conns);
+    }
+    ev_loop_destroy(ld.loop);
+    return rc;
+}
