@@ -1,0 +1,671 @@
+#include "child.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/htime.h"
+#include "common/log.h"
+#include "procs.h"
+#include "sup.h"
+
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static void spawn(struct child *c);
+
+static double wall_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *log_path(const struct child *c)
+{
+    return config_log_path(&c->sup->cfg, c->name);
+}
+
+/* Append whole lines to the child's log.  The node appends to the same
+ * file; O_APPEND keeps each write whole, and opening per write follows
+ * the node's rotations. */
+static void append_log(const struct child *c, const char *text, size_t n)
+{
+    char *path = log_path(c);
+    int fd;
+
+    if (!path)
+        return;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    free(path);
+    if (fd < 0)
+        return;
+    while (n > 0) {
+        ssize_t w = write(fd, text, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        text += w;
+        n -= (size_t)w;
+    }
+    close(fd);
+}
+
+/* "TIMESTAMP NAME: LABEL: text\n" into buf; returns its length. */
+static size_t format_line(const struct child *c, const char *label,
+                          const char *text, char *buf, size_t cap)
+{
+    size_t n = htime_format_utc(htime_now(), buf, cap);
+    int m = snprintf(buf + n, cap - n, " %s: %s: %s", c->name, label, text);
+
+    if (m < 0)
+        m = 0;
+    n += (size_t)m < cap - n - 1 ? (size_t)m : cap - n - 2;
+    buf[n++] = '\n';
+    buf[n] = '\0';
+    return n;
+}
+
+void child_note(struct child *c, const char *fmt, ...)
+{
+    char text[1536], line[2048];
+    va_list ap;
+    size_t n;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    n = format_line(c, "supervisor", text, line, sizeof line);
+    append_log(c, line, n);
+    log_msg(LOG_INFO, "%s: %s", c->name, text);
+}
+
+/* ---- output capture ------------------------------------------------ */
+
+static void keep_tail(struct child *c, const char *esc)
+{
+    size_t n = strlen(esc);
+
+    if (n >= CHILD_TAIL_LEN)
+        n = CHILD_TAIL_LEN - 1;
+    memcpy(c->tail[c->tail_next], esc, n);
+    c->tail[c->tail_next][n] = '\0';
+    c->tail_next = (c->tail_next + 1) % CHILD_TAIL_LINES;
+    if (c->tail_count < CHILD_TAIL_LINES)
+        c->tail_count++;
+}
+
+/* Lines complete in c->out go to the log (one write for the batch);
+ * with flush, a trailing partial line goes too. */
+static void emit_lines(struct child *c, int flush)
+{
+    char batch[16384];
+    size_t used = 0, start = 0;
+
+    for (;;) {
+        char *nl = memchr(c->out + start, '\n', c->out_len - start);
+        size_t len;
+
+        if (nl)
+            len = (size_t)(nl - (c->out + start));
+        else if (c->out_len - start > 0 &&
+                 (flush || (start == 0 && c->out_len == sizeof c->out)))
+            len = c->out_len - start;   /* partial, or too long to wait */
+        else
+            break;
+        size_t shown = len;
+        while (shown > 0 && c->out[start + shown - 1] == '\r')
+            shown--;
+        char esc[4 * sizeof c->out + 1], line[sizeof esc + 256];
+        log_escape(c->out + start, shown, esc, sizeof esc);
+        keep_tail(c, esc);
+        size_t n = format_line(c, "output", esc, line, sizeof line);
+        if (used + n > sizeof batch) {
+            append_log(c, batch, used);
+            used = 0;
+        }
+        if (n > sizeof batch)
+            append_log(c, line, n);
+        else {
+            memcpy(batch + used, line, n);
+            used += n;
+        }
+        start += len + (nl ? 1 : 0);
+    }
+    if (used)
+        append_log(c, batch, used);
+    memmove(c->out, c->out + start, c->out_len - start);
+    c->out_len -= start;
+}
+
+static void close_output(struct child *c)
+{
+    if (c->out_fd < 0)
+        return;
+    emit_lines(c, 1);
+    ev_io_stop(c->sup->loop, &c->out_w);
+    close(c->out_fd);
+    c->out_fd = -1;
+    c->out_len = 0;
+}
+
+/* Read what the pipe holds.  1 = more may come, 0 = EOF or error. */
+static int read_output(struct child *c)
+{
+    for (int rounds = 0; rounds < 16; rounds++) {
+        ssize_t r = read(c->out_fd, c->out + c->out_len,
+                         sizeof c->out - c->out_len);
+        if (r > 0) {
+            c->out_len += (size_t)r;
+            emit_lines(c, 0);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void on_output(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct child *c = container_of(w, struct child, out_w);
+
+    (void)loop;
+    (void)revents;
+    if (!read_output(c))
+        close_output(c);
+}
+
+/* ---- lifecycle ------------------------------------------------------ */
+
+static void on_restart(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct child *c = container_of(w, struct child, restart_w);
+
+    (void)loop;
+    (void)revents;
+    if (c->want_up && c->pid == 0 && !c->sup->shutting_down)
+        spawn(c);
+}
+
+static void on_kill(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct child *c = container_of(w, struct child, kill_w);
+
+    (void)loop;
+    (void)revents;
+    if (c->pid == 0)
+        return;
+    child_note(c, "pid %d did not stop within %d s: SIGKILL", (int)c->pid,
+               c->sup->cfg.stop_grace_s);
+    child_kill(c);
+}
+
+struct child *child_new(struct sup *s, enum child_kind kind,
+                        const char *name, const char *host, int port)
+{
+    struct child *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return NULL;
+    c->sup = s;
+    c->kind = kind;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    c->state = CHILD_STOPPED;
+    c->backoff = CHILD_BACKOFF_MIN;
+    c->out_fd = -1;
+    c->restarts = -1;           /* the first spawn is not a restart */
+    c->links_up = c->links_total = c->clients = -1;
+    ev_init(&c->out_w, on_output);
+    ev_init(&c->restart_w, on_restart);
+    ev_init(&c->kill_w, on_kill);
+    return c;
+}
+
+void child_free(struct child *c)
+{
+    if (!c)
+        return;
+    close_output(c);
+    ev_timer_stop(c->sup->loop, &c->restart_w);
+    ev_timer_stop(c->sup->loop, &c->kill_w);
+    free(c);
+}
+
+/* In the forked child: become a group of our own, die with the
+ * supervisor, send output to the pipe, run the program. */
+static void exec_child(struct child *c, int out, pid_t parent)
+{
+    char line[512];
+    sigset_t none;
+    int null;
+    size_t n;
+
+    setpgid(0, 0);
+    /* If the supervisor dies, even by SIGKILL, the kernel sends us
+     * SIGTERM: no node keeps running unnoticed. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(111);             /* it died before we asked */
+    null = open("/dev/null", O_RDONLY);
+    if (null >= 0 && null != 0) {
+        dup2(null, 0);
+        close(null);
+    }
+    dup2(out, 1);
+    dup2(out, 2);
+    if (out > 2)
+        close(out);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+
+    /* Marks the (re)start in the log before the program writes a line. */
+    char text[256];
+    if (c->restarts > 0)
+        snprintf(text, sizeof text, "started pid %d (restart %d)",
+                 (int)getpid(), c->restarts);
+    else
+        snprintf(text, sizeof text, "started pid %d", (int)getpid());
+    n = format_line(c, "supervisor", text, line, sizeof line);
+    append_log(c, line, n);
+
+    if (c->kind == CHILD_PLACES) {
+        char *argv[] = {c->sup->places_bin, "-c", c->sup->config_path, NULL};
+        execv(argv[0], argv);
+    } else {
+        char *argv[] = {c->sup->node_bin, "-c", c->sup->config_path,
+                        c->name, NULL};
+        execv(argv[0], argv);
+    }
+    dprintf(2, "herd-supervisor: cannot run %s: %s\n",
+            c->kind == CHILD_PLACES ? c->sup->places_bin : c->sup->node_bin,
+            strerror(errno));
+    _exit(111);
+}
+
+static void spawn(struct child *c)
+{
+    struct sup *s = c->sup;
+    const char *bin = c->kind == CHILD_PLACES ? s->places_bin : s->node_bin;
+    int p[2];
+    pid_t pid, parent = getpid();
+
+    ev_timer_stop(s->loop, &c->restart_w);
+    if (access(bin, X_OK) != 0) {
+        if (c->state != CHILD_ABSENT)
+            log_msg(LOG_WARN, "%s: %s is not installed; not started",
+                    c->name, bin);
+        snprintf(c->reason, sizeof c->reason, "%s is not installed", bin);
+        c->state = CHILD_ABSENT;
+        return;
+    }
+    close_output(c);
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        log_msg(LOG_ERROR, "%s: pipe: %s", c->name, strerror(errno));
+        goto retry;
+    }
+    c->restarts++;
+    pid = fork();
+    if (pid < 0) {
+        log_msg(LOG_ERROR, "%s: fork: %s", c->name, strerror(errno));
+        c->restarts--;
+        close(p[0]);
+        close(p[1]);
+        goto retry;
+    }
+    if (pid == 0)
+        exec_child(c, p[1], parent);
+    setpgid(pid, pid);          /* either side may win the race */
+    close(p[1]);
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    c->out_fd = p[0];
+    c->out_len = 0;
+    ev_io_set(&c->out_w, p[0], EV_READ);
+    ev_io_start(s->loop, &c->out_w);
+    c->pid = pid;
+    c->starttime = procs_starttime(pid);
+    c->spawned = ev_now(s->loop);
+    c->spawned_wall = wall_now();
+    c->state = CHILD_STARTING;
+    c->reason[0] = '\0';
+    c->links_up = c->links_total = c->clients = -1;
+    log_msg(LOG_INFO, "%s: started pid %d", c->name, (int)pid);
+    sup_save_state(s);
+    return;
+retry:
+    c->state = CHILD_BACKOFF;
+    ev_timer_set(&c->restart_w, 1.0, 0.);
+    ev_timer_start(s->loop, &c->restart_w);
+}
+
+/* SIGTERM to the group; SIGKILL after the grace period. */
+static void signal_stop(struct child *c)
+{
+    struct sup *s = c->sup;
+
+    if (c->state == CHILD_STOPPING)
+        return;
+    c->state = CHILD_STOPPING;
+    if (kill(-c->pid, SIGTERM) < 0)
+        kill(c->pid, SIGTERM);
+    ev_timer_set(&c->kill_w, s->cfg.stop_grace_s > 0 ? s->cfg.stop_grace_s
+                                                     : 0.001, 0.);
+    ev_timer_start(s->loop, &c->kill_w);
+}
+
+void child_start(struct child *c)
+{
+    c->want_up = 1;
+    if (c->pid) {
+        if (c->state == CHILD_STOPPING)
+            c->respawn = 1;
+        return;
+    }
+    c->n_deaths = 0;
+    c->backoff = CHILD_BACKOFF_MIN;
+    spawn(c);
+}
+
+void child_stop(struct child *c)
+{
+    c->want_up = 0;
+    c->respawn = 0;
+    ev_timer_stop(c->sup->loop, &c->restart_w);
+    if (c->pid)
+        signal_stop(c);
+    else
+        c->state = CHILD_STOPPED;
+}
+
+void child_restart(struct child *c)
+{
+    c->want_up = 1;
+    if (c->pid) {
+        c->respawn = 1;
+        signal_stop(c);
+    } else {
+        child_start(c);
+    }
+}
+
+void child_hup(struct child *c)
+{
+    if (c->pid && c->state != CHILD_STOPPING)
+        kill(c->pid, SIGHUP);
+}
+
+void child_kill(struct child *c)
+{
+    if (c->pid == 0)
+        return;
+    if (kill(-c->pid, SIGKILL) < 0)
+        kill(c->pid, SIGKILL);
+}
+
+void child_describe_status(int status, char *buf, size_t cap)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, cap, "exit %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, cap, "signal %d (%s)%s", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(buf, cap, "status %d", status);
+}
+
+/* The last output lines, oldest first, joined by " | ". */
+static void tail_text(const struct child *c, int lines, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int count = c->tail_count < lines ? c->tail_count : lines;
+
+    buf[0] = '\0';
+    for (int i = count; i >= 1; i--) {
+        int k = (c->tail_next - i + CHILD_TAIL_LINES) % CHILD_TAIL_LINES;
+        int m = snprintf(buf + n, cap - n, "%s%s", n ? " | " : "", c->tail[k]);
+        if (m < 0 || (size_t)m >= cap - n)
+            break;
+        n += (size_t)m;
+    }
+}
+
+static void go_fatal(struct child *c, const char *why)
+{
+    char how[96], tail[600];
+
+    child_describe_status(c->last_status, how, sizeof how);
+    tail_text(c, 2, tail, sizeof tail);
+    snprintf(c->reason, sizeof c->reason, "%s; last %s%s%s", why, how,
+             tail[0] ? ": " : "", tail);
+    c->state = CHILD_FATAL;
+    child_note(c, "FATAL, not restarted: %s", c->reason);
+}
+
+void child_reaped(struct child *c, int status)
+{
+    struct sup *s = c->sup;
+    double now = ev_now(s->loop);
+    char how[96];
+
+    /* Its output is complete in the pipe: log it before the verdict. */
+    if (c->out_fd >= 0) {
+        read_output(c);
+        close_output(c);
+    }
+    ev_timer_stop(s->loop, &c->kill_w);
+    c->pid = 0;
+    c->starttime = 0;
+    c->last_status = status;
+    c->has_last = 1;
+    c->links_up = c->links_total = c->clients = -1;
+    child_describe_status(status, how, sizeof how);
+
+    if (c->removed || !c->want_up || s->shutting_down) {
+        child_note(c, "stopped (%s)", how);
+        c->state = CHILD_STOPPED;
+        sup_save_state(s);
+        return;
+    }
+    if (c->respawn) {
+        c->respawn = 0;
+        child_note(c, "exited (%s) to restart", how);
+        spawn(c);
+        return;
+    }
+
+    /* An unexpected death. */
+    if (now - c->spawned >= CHILD_HEALTHY)
+        c->backoff = CHILD_BACKOFF_MIN;
+    c->deaths[c->n_deaths % CHILD_DEATHS] = now;
+    c->n_deaths++;
+    int recent = 0;
+    for (int i = 0; i < CHILD_DEATHS && i < c->n_deaths; i++)
+        if (now - c->deaths[i] <= CHILD_DEATH_WINDOW)
+            recent++;
+    sup_save_state(s);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
+        go_fatal(c, "usage or herd.ini error (exit 100), restarting "
+                 "would not help");
+        return;
+    }
+    if (recent >= CHILD_DEATHS) {
+        char why[64];
+        snprintf(why, sizeof why, "died %d times within %.0f s",
+                 CHILD_DEATHS, CHILD_DEATH_WINDOW);
+        go_fatal(c, why);
+        return;
+    }
+    c->state = CHILD_BACKOFF;
+    child_note(c, "exited unexpectedly (%s); restarting in %.1f s", how,
+               c->backoff);
+    ev_timer_set(&c->restart_w, c->backoff, 0.);
+    ev_timer_start(s->loop, &c->restart_w);
+    c->backoff *= 2;
+    if (c->backoff > CHILD_BACKOFF_MAX)
+        c->backoff = CHILD_BACKOFF_MAX;
+}
+
+/* ---- noticing that it serves ----------------------------------------- */
+
+static int port_accepts(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+    if (fd < 0)
+        return 0;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* run_dir/NAME.status, if it belongs to our live child. */
+static void read_node_status(struct child *c)
+{
+    char *path, text[65536];
+    cJSON *j, *pid;
+    ssize_t n;
+    int fd;
+
+    path = config_run_path(&c->sup->cfg, c->name);
+    if (!path)
+        return;
+    char full[4096];
+    snprintf(full, sizeof full, "%s.status", path);
+    free(path);
+    fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    text[n] = '\0';
+    j = cJSON_Parse(text);
+    if (!j)
+        return;
+    pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+    if (cJSON_IsNumber(pid) && (pid_t)pid->valuedouble == c->pid) {
+        cJSON *up = cJSON_GetObjectItemCaseSensitive(j, "links_up");
+        cJSON *total = cJSON_GetObjectItemCaseSensitive(j, "links_total");
+        cJSON *clients = cJSON_GetObjectItemCaseSensitive(j, "clients");
+        c->links_up = cJSON_IsNumber(up) ? (int)up->valuedouble : -1;
+        c->links_total = cJSON_IsNumber(total) ? (int)total->valuedouble : -1;
+        c->clients = cJSON_IsNumber(clients) ? (int)clients->valuedouble : -1;
+        if (c->state == CHILD_STARTING) {
+            c->state = CHILD_RUNNING;
+            child_note(c, "pid %d is serving on port %d", (int)c->pid, c->port);
+        }
+    }
+    cJSON_Delete(j);
+}
+
+void child_tick(struct child *c)
+{
+    if (c->state == CHILD_ABSENT) {
+        if (c->want_up && !c->sup->shutting_down &&
+            access(c->sup->places_bin, X_OK) == 0)
+            spawn(c);
+        return;
+    }
+    if (c->pid == 0 || c->state == CHILD_STOPPING)
+        return;
+    if (c->kind == CHILD_NODE) {
+        read_node_status(c);
+    } else if (c->state == CHILD_STARTING && port_accepts(c->port)) {
+        c->state = CHILD_RUNNING;
+        child_note(c, "pid %d is serving on port %d", (int)c->pid, c->port);
+    }
+}
+
+const char *child_state_name(enum child_state st)
+{
+    switch (st) {
+    case CHILD_STARTING: return "starting";
+    case CHILD_RUNNING: return "running";
+    case CHILD_BACKOFF: return "backoff";
+    case CHILD_STOPPING: return "stopping";
+    case CHILD_STOPPED: return "stopped";
+    case CHILD_FATAL: return "fatal";
+    case CHILD_ABSENT: return "absent";
+    }
+    return "unknown";
+}
+
+static void add_count(cJSON *o, const char *key, int v)
+{
+    if (v >= 0)
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+cJSON *child_json(const struct child *c)
+{
+    cJSON *o = cJSON_CreateObject(), *tail;
+    char how[96];
+
+    cJSON_AddStringToObject(o, "name", c->name);
+    cJSON_AddStringToObject(o, "state", child_state_name(c->state));
+    if (c->pid)
+        cJSON_AddNumberToObject(o, "pid", c->pid);
+    else
+        cJSON_AddNullToObject(o, "pid");
+    cJSON_AddStringToObject(o, "host", c->host);
+    cJSON_AddNumberToObject(o, "port", c->port);
+    if (c->pid && c->state != CHILD_STOPPING)
+        cJSON_AddNumberToObject(o, "uptime_s",
+                                (long long)(wall_now() - c->spawned_wall));
+    else
+        cJSON_AddNumberToObject(o, "uptime_s", 0);
+    cJSON_AddNumberToObject(o, "restarts", c->restarts > 0 ? c->restarts : 0);
+    if (c->has_last) {
+        child_describe_status(c->last_status, how, sizeof how);
+        cJSON_AddStringToObject(o, "last_exit", how);
+    } else {
+        cJSON_AddNullToObject(o, "last_exit");
+    }
+    add_count(o, "links_up", c->links_up);
+    add_count(o, "links_total", c->links_total);
+    add_count(o, "clients", c->clients);
+    cJSON_AddStringToObject(o, "want", c->want_up ? "up" : "down");
+    if (c->reason[0] && (c->state == CHILD_FATAL || c->state == CHILD_ABSENT))
+        cJSON_AddStringToObject(o, "reason", c->reason);
+    else
+        cJSON_AddNullToObject(o, "reason");
+    tail = cJSON_AddArrayToObject(o, "output_tail");
+    for (int i = c->tail_count; i >= 1; i--) {
+        int k = (c->tail_next - i + CHILD_TAIL_LINES) % CHILD_TAIL_LINES;
+        cJSON_AddItemToArray(tail, cJSON_CreateString(c->tail[k]));
+    }
+    return o;
+}

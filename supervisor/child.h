@@ -1,0 +1,103 @@
+/* child: one supervised process (a node or the places emulator): spawn it
+ * in its own process group, capture its output into its log, restart it
+ * with a backoff when it dies, give up after a crash loop, stop it
+ * gracefully.  Each child has a state (what it is doing) and a want
+ * (whether it should run). */
+#ifndef HERD_CHILD_H
+#define HERD_CHILD_H
+
+#include <ev.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+
+struct sup;
+struct cJSON;
+
+enum child_kind { CHILD_NODE, CHILD_PLACES };
+
+enum child_state {
+    CHILD_STARTING,             /* spawned, not yet seen serving */
+    CHILD_RUNNING,
+    CHILD_BACKOFF,              /* died; waiting to be restarted */
+    CHILD_STOPPING,             /* SIGTERM sent, not yet reaped */
+    CHILD_STOPPED,
+    CHILD_FATAL,                /* crash loop or config error: given up */
+    CHILD_ABSENT,               /* its program is not installed */
+};
+
+#define CHILD_TAIL_LINES 5
+#define CHILD_TAIL_LEN 240
+#define CHILD_DEATHS 5          /* this many deaths ... */
+#define CHILD_DEATH_WINDOW 60.0 /* ... within this many seconds: fatal */
+#define CHILD_BACKOFF_MIN 0.1
+#define CHILD_BACKOFF_MAX 30.0
+#define CHILD_HEALTHY 30.0      /* running this long resets the backoff */
+
+struct child {
+    struct sup *sup;
+    struct child *next;
+    enum child_kind kind;
+    char name[CONFIG_NAME_MAX + 1];
+    char host[CONFIG_HOST_MAX + 1];
+    int port;
+    int want_up;                /* keep it running */
+    int removed;                /* gone from herd.ini: free once reaped */
+    int respawn;                /* restart as soon as it is reaped */
+    enum child_state state;
+    pid_t pid;                  /* 0 when none */
+    unsigned long long starttime;   /* /proc/PID/stat field 22 */
+    double spawned;             /* ev_now() at spawn */
+    double spawned_wall;        /* wall clock at spawn */
+    double backoff;             /* next restart delay */
+    int restarts;               /* spawns after the first */
+    double deaths[CHILD_DEATHS];    /* ev_now() of recent deaths, a ring */
+    int n_deaths;
+    int last_status;            /* wait status of the last exit */
+    int has_last;
+    char reason[1024];          /* why it is fatal or absent */
+    char tail[CHILD_TAIL_LINES][CHILD_TAIL_LEN];  /* last output lines */
+    int tail_next, tail_count;
+    int out_fd;                 /* read end of its stdout+stderr pipe */
+    char out[4096];             /* partial output line */
+    size_t out_len;
+    int links_up, links_total, clients;     /* from NAME.status; -1 = unknown */
+    ev_io out_w;
+    ev_timer restart_w;         /* backoff delay */
+    ev_timer kill_w;            /* SIGKILL after the grace period */
+};
+
+struct child *child_new(struct sup *s, enum child_kind kind,
+                        const char *name, const char *host, int port);
+void child_free(struct child *c);
+
+/* Want it up: spawn it now unless it already runs (clears FATAL). */
+void child_start(struct child *c);
+/* Want it down: SIGTERM to its group, SIGKILL after stop_grace_s. */
+void child_stop(struct child *c);
+/* Stop it and spawn it again at once (or just start it). */
+void child_restart(struct child *c);
+/* SIGHUP: re-read herd.ini. */
+void child_hup(struct child *c);
+/* SIGKILL its process group now (second Ctrl-C). */
+void child_kill(struct child *c);
+
+/* waitpid() said it is gone with this wait status. */
+void child_reaped(struct child *c, int status);
+
+/* Once a tick: notice it serving, refresh links/clients, retry ABSENT. */
+void child_tick(struct child *c);
+
+const char *child_state_name(enum child_state st);
+
+/* "exit 111" / "signal 9" for a wait status. */
+void child_describe_status(int status, char *buf, size_t cap);
+
+/* Its status for `herdctl status --json`. */
+struct cJSON *child_json(const struct child *c);
+
+/* Write one line into the child's log, as the supervisor. */
+void child_note(struct child *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,301 @@
+#include "control.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "common/log.h"
+#include "sup.h"
+
+int control_listen_path(const char *path)
+{
+    struct sockaddr_un a;
+    const char *slash = strrchr(path, '/');
+    int fd, dirfd = -1, rc;
+    mode_t old;
+
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (strlen(path) < sizeof a.sun_path || !slash) {
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    } else {
+        /* Too long for sun_path: bind the base name from inside its
+         * directory. */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0 || chdir(dir) < 0) {
+            if (dirfd >= 0)
+                close(dirfd);
+            return -1;
+        }
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", slash + 1);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0) {
+        unlink(a.sun_path);     /* we hold the lock: any socket is stale */
+        old = umask(0177);      /* born 0600, no window */
+        rc = bind(fd, (struct sockaddr *)&a, sizeof a);
+        umask(old);
+        if (rc < 0 || chmod(a.sun_path, 0600) < 0 || listen(fd, 64) < 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
+        }
+    }
+    if (dirfd >= 0) {
+        int e = errno;
+        if (fchdir(dirfd) < 0)
+            e = errno;
+        close(dirfd);
+        errno = e;
+    }
+    return fd;
+}
+
+static cJSON *reply_error(int code, const char *fmt, const char *arg)
+{
+    cJSON *r = cJSON_CreateObject();
+    char msg[512];
+
+    snprintf(msg, sizeof msg, fmt, arg);
+    cJSON_AddBoolToObject(r, "ok", 0);
+    cJSON_AddNumberToObject(r, "code", code);
+    cJSON_AddStringToObject(r, "error", msg);
+    return r;
+}
+
+static struct child *find(struct sup *s, const char *name)
+{
+    for (struct child *c = s->children; c; c = c->next)
+        if (!c->removed && strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static cJSON *status_json(struct sup *s)
+{
+    cJSON *r = cJSON_CreateObject(), *herd, *nodes;
+
+    cJSON_AddBoolToObject(r, "ok", 1);
+    herd = cJSON_AddObjectToObject(r, "herd");
+    cJSON_AddStringToObject(herd, "config", s->config_path);
+    cJSON_AddNumberToObject(herd, "supervisor_pid", s->pid);
+    cJSON_AddNumberToObject(herd, "started", (long long)s->started);
+    cJSON_AddStringToObject(herd, "log_dir", s->cfg.log_dir);
+    cJSON_AddStringToObject(herd, "run_dir", s->cfg.run_dir);
+    cJSON_AddStringToObject(herd, "places_provider",
+                            config_provider_name(s->cfg.provider));
+    cJSON_AddBoolToObject(herd, "stopping", s->shutting_down);
+    nodes = cJSON_AddArrayToObject(r, "nodes");
+    for (struct child *c = s->children; c; c = c->next) {
+        cJSON *o = child_json(c);
+        if (c->kind == CHILD_PLACES) {
+            cJSON_AddItemToObject(r, "places", o);
+            continue;
+        }
+        int i = config_find_node(&s->cfg, c->name);
+        cJSON *nb = cJSON_AddArrayToObject(o, "neighbors");
+        if (i >= 0 && !c->removed) {
+            const struct node_conf *n = &s->cfg.nodes[i];
+            for (size_t k = 0; k < n->n_neighbors; k++)
+                cJSON_AddItemToArray(nb, cJSON_CreateString(
+                    s->cfg.nodes[n->neighbors[k]].name));
+        }
+        /* Per-link state, as the node itself last wrote it. */
+        cJSON *links = cJSON_AddArrayToObject(o, "links");
+        char *base = config_run_path(&s->cfg, c->name);
+        if (base && c->pid) {
+            char path[4096], text[65536];
+            snprintf(path, sizeof path, "%s.status", base);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                ssize_t n = read(fd, text, sizeof text - 1);
+                close(fd);
+                if (n > 0) {
+                    text[n] = '\0';
+                    cJSON *j = cJSON_Parse(text);
+                    cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+                    cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "links");
+                    if (cJSON_IsNumber(pid) &&
+                        (pid_t)pid->valuedouble == c->pid && cJSON_IsArray(l)) {
+                        cJSON *e;
+                        cJSON_ArrayForEach(e, l)
+                            cJSON_AddItemToArray(links,
+                                                 cJSON_Duplicate(e, 1));
+                    }
+                    cJSON_Delete(j);
+                }
+            }
+        }
+        free(base);
+        cJSON_AddItemToArray(nodes, o);
+    }
+    return r;
+}
+
+static cJSON *dispatch(struct sup *s, char *line)
+{
+    char *save = NULL, *verb = strtok_r(line, " \t\r\n", &save);
+    char *arg = strtok_r(NULL, " \t\r\n", &save);
+    struct child *c = NULL;
+
+    if (!verb)
+        return reply_error(100, "empty command%s", "");
+    if (strcmp(verb, "status") == 0)
+        return status_json(s);
+    if (strcmp(verb, "reload") == 0 || strcmp(verb, "reload-dry") == 0) {
+        if (s->shutting_down)
+            return reply_error(4, "the herd is stopping%s", "");
+        return sup_reload(s, strcmp(verb, "reload-dry") == 0);
+    }
+    if (strcmp(verb, "shutdown") == 0) {
+        log_msg(LOG_INFO, "stop requested over the control socket");
+        sup_shutdown(s);
+        return status_json(s);
+    }
+    if (s->shutting_down)
+        return reply_error(4, "the herd is stopping%s", "");
+    if (arg) {
+        c = find(s, arg);
+        if (!c)
+            return reply_error(4, "no node named '%s' in this herd", arg);
+    }
+    if (strcmp(verb, "start") == 0) {
+        for (struct child *x = s->children; x; x = x->next)
+            if (!x->removed && (c == NULL || x == c)) {
+                if (x->kind == CHILD_PLACES && c == NULL &&
+                    x->state == CHILD_ABSENT)
+                    continue;
+                if (x->pid == 0 || x->state == CHILD_STOPPING)
+                    log_msg(LOG_INFO, "%s: start requested", x->name);
+                child_start(x);
+            }
+        return status_json(s);
+    }
+    if (!c)
+        return reply_error(100, "%s needs a node name", verb);
+    if (strcmp(verb, "stop") == 0) {
+        log_msg(LOG_INFO, "%s: stop requested", c->name);
+        child_stop(c);
+        return status_json(s);
+    }
+    if (strcmp(verb, "restart") == 0) {
+        log_msg(LOG_INFO, "%s: restart requested", c->name);
+        child_restart(c);
+        return status_json(s);
+    }
+    return reply_error(100, "unknown command '%s'", verb);
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* One short exchange per connection.  herdctl writes its line at once,
+ * so a blocking read with a one-second limit is enough and keeps this
+ * simple; a client that stalls costs at most that second. */
+static void serve(struct sup *s, int fd)
+{
+    struct timeval tv = {1, 0};
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    char line[1024];
+    size_t got = 0;
+    cJSON *reply;
+
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        cred.uid != geteuid()) {
+        log_msg(LOG_WARN, "control: refused a client of uid %d",
+                (int)cred.uid);
+        reply = reply_error(4, "permission denied%s", "");
+        goto send;
+    }
+    while (got < sizeof line - 1) {
+        ssize_t r = read(fd, line + got, sizeof line - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (memchr(line, '\n', got))
+            break;
+    }
+    line[got] = '\0';
+    if (!memchr(line, '\n', got)) {
+        reply = reply_error(100, "incomplete command%s", "");
+        goto send;
+    }
+    reply = dispatch(s, line);
+send:
+    if (reply) {
+        char *text = cJSON_PrintUnformatted(reply);
+        if (text) {
+            send_all(fd, text, strlen(text));
+            send_all(fd, "\n", 1);
+            free(text);
+        }
+        cJSON_Delete(reply);
+    }
+    close(fd);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct sup *s = (struct sup *)(void *)((char *)w - offsetof(struct sup, ctl_w));
+
+    (void)loop;
+    (void)revents;
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(s->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        serve(s, fd);
+    }
+}
+
+int control_open(struct sup *s, char *err, size_t errlen)
+{
+    s->ctl_fd = control_listen_path(s->sock_path);
+    if (s->ctl_fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", s->sock_path,
+                 strerror(errno));
+        return -1;
+    }
+    ev_io_init(&s->ctl_w, on_accept, s->ctl_fd, EV_READ);
+    ev_io_start(s->loop, &s->ctl_w);
+    return 0;
+}
+
+void control_close(struct sup *s)
+{
+    if (s->ctl_fd < 0)
+        return;
+    ev_io_stop(s->loop, &s->ctl_w);
+    close(s->ctl_fd);
+    s->ctl_fd = -1;
+    unlink(s->sock_path);
+}

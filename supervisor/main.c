@@ -1,0 +1,427 @@
+/* herd-supervisor: starts every node of herd.ini (and the places
+ * emulator when the provider is local), restarts the ones that die, stops
+ * them gracefully, applies an edited herd.ini on reload.  herdctl talks to
+ * it over run_dir/supervisor.sock.
+ *
+ * Exit codes: 0 stopped cleanly, 100 usage or herd.ini error, 111 system
+ * failure (including "already running"). */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "common/log.h"
+#include "control.h"
+#include "procs.h"
+#include "sup.h"
+
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static struct sup sup_state;
+
+static void notify(struct sup *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Tell the herdctl that started us how it went; the first word is
+ * READY or an exit code. */
+static void notify(struct sup *s, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    int n;
+
+    if (s->notify_fd < 0)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(s->notify_fd, msg, (size_t)n < sizeof msg ? (size_t)n
+                                                                : sizeof msg - 1) < 0) {
+        /* herdctl went away; nothing to tell */
+    }
+    close(s->notify_fd);
+    s->notify_fd = -1;
+}
+
+static void die(struct sup *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+
+static void die(struct sup *s, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "herd-supervisor: %s%s\n", code == 111 ? "fatal: " : "",
+            msg);
+    log_msg(LOG_ERROR, "%s", msg);
+    log_close();
+    notify(s, "%d %s\n", code, msg);
+    exit(code);
+}
+
+/* Write path atomically: a temp file renamed over it. */
+static int write_atomic(const char *path, const char *text)
+{
+    char tmp[PATH_MAX];
+    int fd;
+    size_t n = strlen(text);
+
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (write(fd, text, n) != (ssize_t)n || close(fd) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void sup_save_state(struct sup *s)
+{
+    char text[16384];
+    size_t used = 0;
+
+    text[0] = '\0';
+    for (struct child *c = s->children; c; c = c->next) {
+        if (c->pid == 0 || c->starttime == 0)
+            continue;
+        int m = snprintf(text + used, sizeof text - used, "%d %llu %s\n",
+                         (int)c->pid, c->starttime, c->name);
+        if (m < 0 || (size_t)m >= sizeof text - used)
+            break;
+        used += (size_t)m;
+    }
+    if (write_atomic(s->state_path, text) < 0)
+        log_msg(LOG_WARN, "cannot write %s: %s", s->state_path,
+                strerror(errno));
+}
+
+void sup_check_done(struct sup *s)
+{
+    if (!s->shutting_down)
+        return;
+    for (struct child *c = s->children; c; c = c->next)
+        if (c->pid)
+            return;
+    ev_break(s->loop, EVBREAK_ALL);
+}
+
+void sup_shutdown(struct sup *s)
+{
+    if (!s->shutting_down)
+        log_msg(LOG_INFO, "stopping the herd");
+    s->shutting_down = 1;
+    for (struct child *c = s->children; c; c = c->next)
+        child_stop(c);
+    sup_check_done(s);
+}
+
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+    struct sup *s = container_of(w, struct sup, child_w);
+    struct child **pp;
+
+    (void)loop;
+    (void)revents;
+    for (pp = &s->children; *pp; pp = &(*pp)->next)
+        if ((*pp)->pid == w->rpid)
+            break;
+    if (!*pp) {
+        log_msg(LOG_INFO, "reaped pid %d, not one of ours", w->rpid);
+        return;
+    }
+    struct child *c = *pp;
+    child_reaped(c, w->rstatus);
+    if (c->removed) {
+        *pp = c->next;
+        child_free(c);
+        sup_save_state(s);
+    }
+    sup_check_done(s);
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct sup *s = &sup_state;
+
+    (void)loop;
+    (void)revents;
+    if (s->shutting_down && w->signum == SIGINT) {
+        /* A second Ctrl-C: no more waiting. */
+        log_msg(LOG_WARN, "second interrupt: SIGKILL to every child");
+        for (struct child *c = s->children; c; c = c->next)
+            child_kill(c);
+        return;
+    }
+    log_msg(LOG_INFO, "%s received", strsignal(w->signum));
+    sup_shutdown(s);
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    log_msg(LOG_INFO, "SIGHUP: reloading herd.ini");
+    cJSON_Delete(sup_reload(&sup_state, 0));
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct sup *s = container_of(w, struct sup, tick_w);
+
+    (void)loop;
+    (void)revents;
+    for (struct child *c = s->children; c; c = c->next)
+        child_tick(c);
+    log_flush();
+}
+
+/* Is this node's host this machine?  No host= means 127.0.0.1. */
+static int host_is_local(const struct node_conf *n)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    struct ifaddrs *ifs, *i;
+    int local = 0;
+
+    if (!n->host_set || strcmp(n->host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, n->host, &a4) == 1) {
+        if ((ntohl(a4.s_addr) >> 24) == 127 || a4.s_addr == INADDR_ANY)
+            return 1;
+    } else if (inet_pton(AF_INET6, n->host, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6))
+            return 1;
+    } else {
+        return 0;               /* a name: not resolved here */
+    }
+    if (getifaddrs(&ifs) < 0)
+        return 1;
+    for (i = ifs; i && !local; i = i->ifa_next) {
+        if (!i->ifa_addr)
+            continue;
+        if (i->ifa_addr->sa_family == AF_INET &&
+            inet_pton(AF_INET, n->host, &a4) == 1)
+            local = memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
+                           &a4, sizeof a4) == 0;
+        else if (i->ifa_addr->sa_family == AF_INET6 &&
+                 inet_pton(AF_INET6, n->host, &a6) == 1)
+            local = memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
+                           &a6, sizeof a6) == 0;
+    }
+    freeifaddrs(ifs);
+    return local;
+}
+
+static char *sibling(const char *self_dir, const char *env, const char *name)
+{
+    const char *over = getenv(env);
+    char buf[PATH_MAX];
+
+    if (over && *over)
+        return strdup(over);
+    snprintf(buf, sizeof buf, "%s/%s", self_dir, name);
+    return strdup(buf);
+}
+
+static void mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(buf, 0755);
+        *p = '/';
+    }
+    mkdir(buf, mode);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: herd-supervisor -c herd.ini [--notify-fd N]\n"
+            "Runs every node of herd.ini in the foreground; herdctl is the "
+            "usual way to start it.\n"
+            "exit codes: 0 stopped cleanly, 100 usage or herd.ini error, "
+            "111 system failure\n");
+    exit(100);
+}
+
+int main(int argc, char **argv)
+{
+    struct sup *s = &sup_state;
+    const char *config = NULL;
+    char err[2048], self[PATH_MAX], real[PATH_MAX];
+    ssize_t n;
+
+    s->notify_fd = -1;
+    s->ctl_fd = -1;
+    s->lock_fd = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strcmp(argv[i], "--notify-fd") == 0 && i + 1 < argc)
+            s->notify_fd = atoi(argv[++i]);
+        else
+            usage();
+    }
+    if (!config)
+        usage();
+    if (s->notify_fd >= 0)
+        fcntl(s->notify_fd, F_SETFD, FD_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!realpath(config, real))
+        die(s, 100, "%s: cannot open: %s", config, strerror(errno));
+    if (config_load(real, &s->cfg, err, sizeof err) < 0) {
+        /* Name the file as the user gave it. */
+        const char *msg = err;
+        if (strncmp(err, real, strlen(real)) == 0)
+            msg = err + strlen(real);
+        die(s, 100, "%s%s", msg == err ? "" : config, msg);
+    }
+    s->config_path = strdup(real);
+    s->pid = getpid();
+    s->started = (double)time(NULL);
+
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        die(s, 111, "cannot find my own binary: %s", strerror(errno));
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    s->node_bin = sibling(self, "HERD_NODE_BIN", "herd-node");
+    s->places_bin = sibling(self, "HERD_PLACES_BIN", "herd-places");
+
+    mkdir_p(s->cfg.run_dir, 0700);
+    mkdir_p(s->cfg.log_dir, 0755);
+    s->sock_path = config_run_path(&s->cfg, "supervisor.sock");
+    s->pid_path = config_run_path(&s->cfg, "supervisor.pid");
+    s->state_path = config_run_path(&s->cfg, "supervisor.state");
+    char *lock_path = config_run_path(&s->cfg, "supervisor.lock");
+    char *log_path = config_log_path(&s->cfg, "supervisor");
+    if (log_open(log_path, "supervisor",
+                 (size_t)s->cfg.log_max_mb * 1024 * 1024, s->cfg.log_keep,
+                 0) < 0)
+        die(s, 111, "cannot open %s: %s", log_path, strerror(errno));
+    free(log_path);
+
+    /* One supervisor per run_dir.  The lock dies with its holder, so a
+     * killed supervisor never blocks the next one. */
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0)
+        die(s, 111, "cannot open %s: %s", lock_path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "?";
+        int fd = open(s->pid_path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t r = read(fd, pid, sizeof pid - 1);
+            pid[r > 0 ? r : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            close(fd);
+        }
+        die(s, 111, "a supervisor already runs for %s (pid %s)",
+            s->cfg.run_dir, pid);
+    }
+    free(lock_path);
+    log_msg(LOG_INFO, "starting, pid %d, config %s", (int)s->pid,
+            s->config_path);
+
+    /* Children a killed supervisor left behind (say a node that was
+     * stopped with SIGSTOP and so missed its death signal). */
+    int left = procs_take_over(s->state_path, s->cfg.stop_grace_s);
+    if (left)
+        log_msg(LOG_WARN, "stopped %d process(es) left by a previous "
+                "supervisor", left);
+
+    s->loop = ev_default_loop(0);
+    if (!s->loop)
+        die(s, 111, "cannot start libev");
+    ev_signal_init(&s->term_w, on_stop_signal, SIGTERM);
+    ev_signal_init(&s->int_w, on_stop_signal, SIGINT);
+    ev_signal_init(&s->hup_w, on_hup, SIGHUP);
+    ev_signal_start(s->loop, &s->term_w);
+    ev_signal_start(s->loop, &s->int_w);
+    ev_signal_start(s->loop, &s->hup_w);
+    ev_child_init(&s->child_w, on_child, 0, 0);
+    ev_child_start(s->loop, &s->child_w);
+    ev_timer_init(&s->tick_w, on_tick, 0.25, 0.25);
+    ev_timer_start(s->loop, &s->tick_w);
+
+    if (control_open(s, err, sizeof err) < 0)
+        die(s, 111, "%s", err);
+    char pidtext[32];
+    snprintf(pidtext, sizeof pidtext, "%d\n", (int)s->pid);
+    if (write_atomic(s->pid_path, pidtext) < 0)
+        die(s, 111, "cannot write %s: %s", s->pid_path, strerror(errno));
+
+    struct child **tail = &s->children;
+    if (s->cfg.provider == PLACES_LOCAL) {
+        *tail = child_new(s, CHILD_PLACES, "places", "127.0.0.1",
+                          s->cfg.places_port);
+        if (*tail)
+            tail = &(*tail)->next;
+    }
+    for (size_t i = 0; i < s->cfg.n_nodes; i++) {
+        const struct node_conf *nc = &s->cfg.nodes[i];
+        if (!host_is_local(nc)) {
+            log_msg(LOG_INFO, "%s: on host %s, not this machine; not started "
+                    "here", nc->name, nc->host);
+            continue;
+        }
+        *tail = child_new(s, CHILD_NODE, nc->name, nc->host, nc->port);
+        if (*tail)
+            tail = &(*tail)->next;
+    }
+    for (struct child *c = s->children; c; c = c->next)
+        child_start(c);
+    notify(s, "READY %d\n", (int)s->pid);
+
+    ev_run(s->loop, 0);
+
+    log_msg(LOG_INFO, "every child has stopped; exiting");
+    control_close(s);
+    unlink(s->pid_path);
+    unlink(s->state_path);
+    while (s->children) {
+        struct child *c = s->children;
+        s->children = c->next;
+        child_free(c);
+    }
+    config_free(&s->cfg);
+    free(s->config_path);
+    free(s->node_bin);
+    free(s->places_bin);
+    free(s->sock_path);
+    free(s->pid_path);
+    free(s->state_path);
+    log_close();
+    close(s->lock_fd);
+    return 0;
+}

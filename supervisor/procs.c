@@ -1,0 +1,128 @@
+#include "procs.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+unsigned long long procs_starttime(pid_t pid)
+{
+    char path[64], text[1024], *p;
+    unsigned long long start = 0;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip past the
+     * last ')' and count fields from there (field 3 comes next). */
+    p = strrchr(text, ')');
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    if (p && sscanf(p, " %llu", &start) != 1)
+        start = 0;
+    return start;
+}
+
+struct leftover {
+    pid_t pid;
+    char name[80];
+};
+
+static void nap(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int any_alive(const struct leftover *l, int n, const unsigned long long *st)
+{
+    for (int i = 0; i < n; i++)
+        if (procs_starttime(l[i].pid) == st[i])
+            return 1;
+    return 0;
+}
+
+int procs_take_over(const char *state_path, int grace_s)
+{
+    struct leftover found[256];
+    unsigned long long st[256];
+    char line[256];
+    int n = 0;
+    FILE *f = fopen(state_path, "re");
+
+    if (!f)
+        return 0;
+    while (n < 256 && fgets(line, sizeof line, f)) {
+        int pid;
+        unsigned long long start;
+        char name[80];
+
+        if (sscanf(line, "%d %llu %79s", &pid, &start, name) != 3 || pid <= 1)
+            continue;
+        if (start == 0 || procs_starttime(pid) != start)
+            continue;           /* gone, or the pid now names another */
+        found[n].pid = pid;
+        snprintf(found[n].name, sizeof found[n].name, "%s", name);
+        st[n] = start;
+        n++;
+    }
+    fclose(f);
+    for (int i = 0; i < n; i++) {
+        log_msg(LOG_WARN, "%s: pid %d was left running by a previous "
+                "supervisor; stopping it", found[i].name, (int)found[i].pid);
+        if (kill(-found[i].pid, SIGTERM) < 0)
+            kill(found[i].pid, SIGTERM);
+        kill(-found[i].pid, SIGCONT);   /* a stopped one must see it */
+    }
+    for (long waited = 0; n && waited < grace_s * 1000L; waited += 50) {
+        if (!any_alive(found, n, st))
+            break;
+        nap(50);
+    }
+    for (int i = 0; i < n; i++) {
+        if (procs_starttime(found[i].pid) == st[i]) {
+            log_msg(LOG_WARN, "%s: pid %d ignored SIGTERM; SIGKILL",
+                    found[i].name, (int)found[i].pid);
+            if (kill(-found[i].pid, SIGKILL) < 0)
+                kill(found[i].pid, SIGKILL);
+        }
+    }
+    /* Not our children, so we cannot reap them: wait until they are gone
+     * (a zombie still holds its pid but no longer its ports). */
+    for (int waited = 0; n && waited < 5000; waited += 50) {
+        int alive = 0;
+        for (int i = 0; i < n; i++) {
+            char path[64], text[512];
+            FILE *g;
+            snprintf(path, sizeof path, "/proc/%d/stat", (int)found[i].pid);
+            g = fopen(path, "re");
+            if (!g)
+                continue;
+            size_t k = fread(text, 1, sizeof text - 1, g);
+            fclose(g);
+            text[k] = '\0';
+            char *p = strrchr(text, ')');
+            if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' &&
+                procs_starttime(found[i].pid) == st[i])
+                alive = 1;
+        }
+        if (!alive)
+            break;
+        nap(50);
+    }
+    return n;
+}

@@ -1,0 +1,49 @@
+/* sup: the supervisor's shared state.  One struct sup per process; the
+ * children it runs hang off it in a list (places first, then the nodes in
+ * herd.ini order). */
+#ifndef HERD_SUP_H
+#define HERD_SUP_H
+
+#include <ev.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+
+struct child;
+
+struct sup {
+    struct ev_loop *loop;
+    char *config_path;          /* absolute */
+    struct herd_config cfg;     /* the configuration in force */
+    char *node_bin;             /* herd-node next to this binary */
+    char *places_bin;           /* herd-places next to this binary */
+    char *sock_path, *pid_path, *state_path;
+    pid_t pid;
+    double started;             /* wall clock, for status */
+    int shutting_down;          /* stop everything, then exit */
+    int lock_fd;
+    int ctl_fd;
+    int notify_fd;              /* herdctl waits on it; -1 once told */
+    struct child *children;
+    ev_io ctl_w;
+    ev_child child_w;
+    ev_signal term_w, int_w, hup_w;
+    ev_timer tick_w;
+};
+
+/* Write run_dir/supervisor.state (pid and start time of every child), so
+ * the next supervisor can find children a killed one left behind. */
+void sup_save_state(struct sup *s);
+
+/* Called whenever a child is reaped: exits the loop once shutting down
+ * and nothing is left. */
+void sup_check_done(struct sup *s);
+
+/* Re-read herd.ini and apply it (dry = only describe).  Returns a cJSON
+ * object {"ok":..,"changes":[..]} for the control reply (caller frees). */
+struct cJSON *sup_reload(struct sup *s, int dry);
+
+/* Start, as a unit, the shutdown of every child. */
+void sup_shutdown(struct sup *s);
+
+#endif
