@@ -89,11 +89,12 @@ void buf_consume(struct buf *b, size_t n)
 
 int buf_take_line(struct buf *b, const char **line, size_t *len)
 {
-    const char *head = b->data + b->start;
-    const char *nl;
+    const char *head, *nl;
 
+    /* A fresh buffer has no data yet: NULL + 0 is undefined in C. */
     if (b->start == b->end)
         return 0;
+    head = b->data + b->start;
     nl = memchr(head, '\n', b->end - b->start);
     if (nl == NULL)
         return 0;
