@@ -1,0 +1,330 @@
+#include "client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/peerproto.h"
+#include "common/protocol.h"
+#include "conn.h"
+#include "link.h"
+#include "places.h"
+
+/* WHATSATs waiting for places per connection; past it, reading pauses. */
+#define CLIENT_MAX_PENDING 32
+/* How much of each request and reply a log line shows. */
+#define LOG_SHOW 2048
+
+struct reply_slot {
+    struct reply_slot *next;
+    struct client *client;
+    struct places_req *req;     /* while the places are on their way */
+    char *at_line;              /* the stored AT line, copied */
+    size_t at_len;
+    char *data;                 /* the whole reply, once ready */
+    size_t len;
+    int ready;
+};
+
+struct client {
+    struct node *node;
+    struct conn *conn;
+    struct reply_slot *head, *tail;
+    int pending;
+};
+
+static void free_slot(struct reply_slot *s)
+{
+    if (s->req)
+        places_cancel(s->req);
+    free(s->at_line);
+    free(s->data);
+    free(s);
+}
+
+static void on_close(struct conn *c, const char *why)
+{
+    struct client *cl = c->owner;
+    struct reply_slot *s, *next;
+
+    log_msg(LOG_INFO, "client %lu closed: %s", c->id, why);
+    for (s = cl->head; s; s = next) {
+        next = s->next;
+        free_slot(s);
+    }
+    cl->node->n_clients--;
+    free(cl);
+}
+
+static void log_reply(struct client *cl, const char *data, size_t len)
+{
+    char label[48];
+
+    snprintf(label, sizeof label, "client %lu > ", cl->conn->id);
+    /* Drop the line ending(s): the log shows one line per reply. */
+    while (len > 0 && data[len - 1] == '\n')
+        len--;
+    log_bytes(label, data, len, LOG_SHOW);
+}
+
+/* Replies leave in request order: a reply behind a pending WHATSAT waits. */
+static int reply(struct client *cl, const char *data, size_t len)
+{
+    struct reply_slot *s;
+
+    log_reply(cl, data, len);
+    if (cl->head == NULL)
+        return conn_send(cl->conn, data, len);
+    s = calloc(1, sizeof *s);
+    if (s)
+        s->data = malloc(len);
+    if (!s || !s->data) {
+        free(s);
+        conn_close(cl->conn, "out of memory");
+        return -1;
+    }
+    memcpy(s->data, data, len);
+    s->len = len;
+    s->ready = 1;
+    s->client = cl;
+    cl->tail->next = s;
+    cl->tail = s;
+    cl->pending++;
+    return 0;
+}
+
+static void flush_ready(struct client *cl)
+{
+    int was_full = cl->pending >= CLIENT_MAX_PENDING;
+
+    while (cl->head && cl->head->ready) {
+        struct reply_slot *s = cl->head;
+        int rc;
+
+        cl->head = s->next;
+        if (!cl->head)
+            cl->tail = NULL;
+        cl->pending--;
+        rc = conn_send(cl->conn, s->data, s->len);
+        free_slot(s);
+        if (rc < 0)
+            return;             /* closed: on_close freed the client */
+    }
+    if (was_full && cl->pending < CLIENT_MAX_PENDING)
+        conn_resume(cl->conn);
+}
+
+static void on_places(void *ctx, const char *json)
+{
+    struct reply_slot *s = ctx;
+    struct client *cl = s->client;
+    size_t json_len = json ? strlen(json) : 0;
+
+    s->req = NULL;
+    s->len = s->at_len + 1 + json_len + 2;
+    s->data = malloc(s->len);
+    if (!s->data || !json) {
+        conn_close(cl->conn, "out of memory");
+        return;
+    }
+    memcpy(s->data, s->at_line, s->at_len);
+    s->data[s->at_len] = '\n';
+    memcpy(s->data + s->at_len + 1, json, json_len);
+    memcpy(s->data + s->at_len + 1 + json_len, "\n\n", 2);
+    s->ready = 1;
+    log_reply(cl, s->data, s->len);
+    flush_ready(cl);
+}
+
+static void invalid(struct client *cl, const char *line, size_t len)
+{
+    char *out = malloc(len + 3);
+
+    if (!out) {
+        conn_close(cl->conn, "out of memory");
+        return;
+    }
+    memcpy(out, "? ", 2);
+    memcpy(out + 2, line, len);
+    out[len + 2] = '\n';
+    reply(cl, out, len + 3);
+    free(out);
+}
+
+void node_apply_update(struct node *n, const char *at_line, size_t len,
+                       const struct proto_at *at, struct link *from,
+                       int *applied)
+{
+    struct record *r = NULL;
+    enum store_result res = store_apply(&n->store, at_line, len, at, &r);
+
+    if (applied)
+        *applied = res == STORE_APPLIED;
+    if (res == STORE_NOMEM) {
+        log_msg(LOG_ERROR, "out of memory storing an update");
+        return;
+    }
+    if (res == STORE_APPLIED)
+        link_flood(n, r->line, r->line_len, from);
+}
+
+static void do_iamat(struct client *cl, struct proto_iamat *req)
+{
+    struct node *n = cl->node;
+    char stack[1024], *line = stack;
+    size_t need = proto_format_at(n->name, req, htime_now(), stack, sizeof stack);
+    struct proto_at at;
+
+    if (need + 2 > sizeof stack) {
+        line = malloc(need + 2);
+        if (!line) {
+            conn_close(cl->conn, "out of memory");
+            return;
+        }
+        proto_format_at(n->name, req, htime_now(), line, need + 2);
+    }
+    if (proto_parse_at(line, need, &at) == 0)
+        node_apply_update(n, line, need, &at, NULL, NULL);
+    line[need] = '\n';
+    reply(cl, line, need + 1);
+    if (line != stack)
+        free(line);
+}
+
+static void do_whatsat(struct client *cl, struct proto_whatsat *req,
+                       const char *line, size_t len)
+{
+    struct record *r = store_find(&cl->node->store, req->id.p, req->id.len);
+    struct reply_slot *s;
+    struct proto_at at;
+    struct places_query q;
+
+    if (!r || proto_parse_at(r->line, r->line_len, &at) < 0) {
+        invalid(cl, line, len);
+        return;
+    }
+    s = calloc(1, sizeof *s);
+    if (s)
+        s->at_line = malloc(r->line_len);
+    if (!s || !s->at_line) {
+        free(s);
+        conn_close(cl->conn, "out of memory");
+        return;
+    }
+    memcpy(s->at_line, r->line, r->line_len);
+    s->at_len = r->line_len;
+    s->client = cl;
+    if (cl->tail)
+        cl->tail->next = s;
+    else
+        cl->head = s;
+    cl->tail = s;
+    cl->pending++;
+
+    q.lat = at.where.lat;
+    q.lon = at.where.lon;
+    q.radius_m = req->radius_m;
+    q.max_results = req->max_results;
+    /* On an immediate error the callback has already run, and may have
+     * sent and freed s: touch s only when the request is under way. */
+    struct places_req *pr = places_fetch(cl->node->places, &q, on_places, s);
+    if (pr)
+        s->req = pr;
+}
+
+static void on_line(struct conn *c, const char *line, size_t len)
+{
+    struct client *cl = c->owner;
+    struct proto_request req;
+    char label[48];
+
+    /* A "\r" before "\n" is part of the line ending, not of the echo. */
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    snprintf(label, sizeof label, "client %lu < ", c->id);
+    log_bytes(label, line, len, LOG_SHOW);
+
+    if (peer_is_peer_line(line, len)) {
+        struct peer_msg m;
+        /* Only a handshake may start here; a flood line from an
+         * unauthenticated connection is just an invalid request. */
+        if (cl->head == NULL && peer_parse(line, len, &m) == PEER_MSG_HELLO &&
+            link_accept(cl->node, c, &m)) {
+            cl->node->n_clients--;
+            free(cl);
+            return;
+        }
+        invalid(cl, line, len);
+        return;
+    }
+    switch (proto_parse_request(line, len, &req)) {
+    case PROTO_IAMAT:
+        do_iamat(cl, &req.u.iamat);
+        break;
+    case PROTO_WHATSAT:
+        do_whatsat(cl, &req.u.whatsat, line, len);
+        break;
+    default:
+        invalid(cl, line, len);
+        break;
+    }
+}
+
+static void on_overlong(struct conn *c)
+{
+    struct client *cl = c->owner;
+    size_t show = c->max_line;
+
+    log_msg(LOG_WARN, "client %lu sent a line longer than %zu bytes; closing",
+            c->id, c->max_line);
+    invalid(cl, buf_head(&c->in), show);
+    if (!c->closed)
+        conn_close_after_flush(c);
+}
+
+static int ready(struct conn *c)
+{
+    struct client *cl = c->owner;
+    return cl->pending < CLIENT_MAX_PENDING;
+}
+
+static const struct conn_ops client_ops = {
+    .on_line = on_line,
+    .on_overlong = on_overlong,
+    .ready = ready,
+    .on_drain = NULL,
+    .on_close = on_close,
+};
+
+void client_accept(struct node *n, int fd, const char *addr)
+{
+    struct client *cl = calloc(1, sizeof *cl);
+    size_t max_out = (size_t)n->cfg.max_output_kb * 1024;
+
+    if (!cl) {
+        close(fd);
+        return;
+    }
+    cl->node = n;
+    cl->conn = conn_new(n->loop, fd, addr, &client_ops, cl,
+                        (size_t)n->cfg.max_line, max_out, 0);
+    if (!cl->conn) {
+        free(cl);
+        close(fd);
+        return;
+    }
+    cl->conn->id = ++n->next_conn_id;
+    n->n_clients++;
+    log_msg(LOG_INFO, "client %lu connected from %s", cl->conn->id, addr);
+}
+
+void client_refuse(int fd, const char *line)
+{
+    /* Best effort, non-blocking: the socket buffer takes one short line. */
+    ssize_t rc = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)rc;
+    close(fd);
+}

@@ -1,0 +1,21 @@
+/* client: one client connection: requests in, replies out in order. */
+#ifndef HERD_CLIENT_H
+#define HERD_CLIENT_H
+
+#include "node.h"
+
+/* Take an accepted socket as a client connection. */
+void client_accept(struct node *n, int fd, const char *addr);
+
+/* Send a one-line notice to a socket that will not be served, and close
+ * it (too many clients). */
+void client_refuse(int fd, const char *line);
+
+/* Apply an update (from a client or a peer) to the store; when it is new,
+ * flood it to every link but the one it came from (NULL for a client). */
+struct link;
+void node_apply_update(struct node *n, const char *at_line, size_t len,
+                       const struct proto_at *at, struct link *from,
+                       int *applied);
+
+#endif

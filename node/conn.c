@@ -1,0 +1,306 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Read this much per recv(); a busy client gets one read per wake-up. */
+#define READ_CHUNK 65536
+
+static struct ev_loop *conn_loop;
+static struct conn *live_list;
+static struct conn *dead_list;
+
+static void process_lines(struct conn *c);
+
+static void update_write_watcher(struct conn *c)
+{
+    /* The write watcher runs only while there is something to write. */
+    if (buf_len(&c->out) > 0 || c->connecting)
+        ev_io_start(conn_loop, &c->write_watcher);
+    else
+        ev_io_stop(conn_loop, &c->write_watcher);
+}
+
+static void update_read_watcher(struct conn *c)
+{
+    if (c->closed || c->flushing_close || c->connecting || c->paused)
+        ev_io_stop(conn_loop, &c->read_watcher);
+    else
+        ev_io_start(conn_loop, &c->read_watcher);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    ev_io_stop(conn_loop, &c->read_watcher);
+    ev_io_stop(conn_loop, &c->write_watcher);
+    ev_idle_stop(conn_loop, &c->more_lines);
+    close(c->fd);
+    c->fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        live_list = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    if (c->ops->on_close)
+        c->ops->on_close(c, why);
+    c->next_dead = dead_list;
+    dead_list = c;
+}
+
+void conn_reap(void)
+{
+    while (dead_list) {
+        struct conn *c = dead_list;
+        dead_list = c->next_dead;
+        buf_free(&c->in);
+        buf_free(&c->out);
+        free(c);
+    }
+}
+
+static void flush_output(struct conn *c)
+{
+    while (buf_len(&c->out) > 0) {
+        ssize_t n = send(c->fd, buf_head(&c->out), buf_len(&c->out),
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_close(c, strerror(errno));
+            return;
+        }
+        buf_consume(&c->out, (size_t)n);
+    }
+    if (buf_len(&c->out) == 0 && c->flushing_close) {
+        conn_close(c, "closed after reply");
+        return;
+    }
+    if (c->paused && buf_len(&c->out) <= c->out_low) {
+        c->paused = 0;
+        update_read_watcher(c);
+        process_lines(c);
+        if (c->closed)
+            return;
+    }
+    if (buf_len(&c->out) <= c->out_low && c->ops->on_drain) {
+        c->ops->on_drain(c);
+        if (c->closed)
+            return;
+    }
+    update_write_watcher(c);
+}
+
+int conn_send(struct conn *c, const char *p, size_t n)
+{
+    if (c->closed)
+        return -1;
+    if (buf_append(&c->out, p, n) < 0) {
+        conn_close(c, errno == ENOBUFS ? "output queue full (peer not reading)"
+                                       : "out of memory");
+        return -1;
+    }
+    if (!c->connecting)
+        ev_io_start(conn_loop, &c->write_watcher);
+    return 0;
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    c->flushing_close = 1;
+    update_read_watcher(c);
+    if (buf_len(&c->out) == 0)
+        conn_close(c, "closed after reply");
+    else
+        ev_io_start(conn_loop, &c->write_watcher);
+}
+
+static void process_lines(struct conn *c)
+{
+    int handled = 0;
+    const char *line;
+    size_t len;
+
+    while (!c->closed && !c->flushing_close) {
+        if (c->ops->ready && !c->ops->ready(c)) {
+            /* Stop reading too, so the input stays bounded; the owner
+             * calls conn_resume() when it can take lines again. */
+            c->paused = 1;
+            update_read_watcher(c);
+            return;
+        }
+        if (buf_len(&c->out) > c->out_high) {
+            c->paused = 1;      /* resumes when output drains */
+            update_read_watcher(c);
+            return;
+        }
+        if (handled == CONN_LINES_PER_WAKEUP) {
+            if (memchr(buf_head(&c->in), '\n', buf_len(&c->in)))
+                ev_idle_start(conn_loop, &c->more_lines);
+            return;
+        }
+        if (!buf_take_line(&c->in, &line, &len))
+            break;
+        c->ops->on_line(c, line, len);
+        handled++;
+    }
+    if (!c->closed && !c->flushing_close && buf_len(&c->in) > c->max_line)
+        c->ops->on_overlong(c);
+}
+
+void conn_resume(struct conn *c)
+{
+    if (c->closed)
+        return;
+    c->paused = 0;
+    update_read_watcher(c);
+    ev_idle_start(conn_loop, &c->more_lines);
+}
+
+static void on_more_lines(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, more_lines));
+
+    (void)revents;
+    ev_idle_stop(loop, w);
+    if (c->paused)
+        return;
+    process_lines(c);
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, read_watcher));
+    size_t room;
+    char *dst;
+    ssize_t n;
+
+    (void)revents;
+    /* Room for a chunk, but never past the input cap: a line that long is
+     * answered by on_overlong, not buffered further. */
+    size_t want = c->in.max - buf_len(&c->in);
+    if (want > READ_CHUNK)
+        want = READ_CHUNK;
+    if (want == 0) {
+        process_lines(c);
+        return;
+    }
+    dst = buf_space(&c->in, want, &room);
+    if (dst == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    n = recv(c->fd, dst, room < want ? room : want, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_close(c, strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        conn_close(c, "closed by the other side");
+        return;
+    }
+    buf_commit(&c->in, (size_t)n);
+    c->last_rx = ev_now(loop);
+    process_lines(c);
+}
+
+static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, write_watcher));
+
+    (void)loop;
+    (void)revents;
+    if (c->connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            conn_close(c, strerror(err));
+            return;
+        }
+        c->connecting = 0;
+        update_read_watcher(c);
+        /* The owner learns of the connect through on_drain. */
+        if (c->ops->on_drain)
+            c->ops->on_drain(c);
+        if (c->closed)
+            return;
+    }
+    flush_output(c);
+}
+
+struct conn *conn_new(struct ev_loop *loop, int fd, const char *addr,
+                      const struct conn_ops *ops, void *owner,
+                      size_t max_line, size_t max_out, int connecting)
+{
+    struct conn *c = calloc(1, sizeof *c);
+
+    if (!c)
+        return NULL;
+    conn_loop = loop;
+    c->fd = fd;
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    /* The input buffer holds one over-long line at most, plus a chunk. */
+    buf_init(&c->in, max_line + READ_CHUNK + 1);
+    buf_init(&c->out, max_out);
+    c->max_line = max_line;
+    c->out_high = max_out / 2;
+    c->out_low = max_out / 8;
+    c->ops = ops;
+    c->owner = owner;
+    c->connecting = connecting;
+    c->last_rx = ev_now(loop);
+    ev_io_init(&c->read_watcher, on_readable, fd, EV_READ);
+    ev_io_init(&c->write_watcher, on_writable, fd, EV_WRITE);
+    ev_idle_init(&c->more_lines, on_more_lines);
+    c->next = live_list;
+    if (live_list)
+        live_list->prev = c;
+    live_list = c;
+    update_read_watcher(c);
+    update_write_watcher(c);
+    return c;
+}
+
+void conn_set_owner(struct conn *c, const struct conn_ops *ops, void *owner,
+                    size_t max_line, size_t max_out)
+{
+    c->ops = ops;
+    c->owner = owner;
+    c->max_line = max_line;
+    c->in.max = max_line + READ_CHUNK + 1;
+    c->out.max = max_out;
+    c->out_high = max_out / 2;
+    c->out_low = max_out / 8;
+}
+
+void conn_close_all(const char *why)
+{
+    while (live_list)
+        conn_close(live_list, why);
+}
+
+void conn_sweep_idle(ev_tstamp now, double idle)
+{
+    struct conn *c = live_list, *next;
+
+    for (; c; c = next) {
+        next = c->next;
+        if (buf_len(&c->in) > 0 && now - c->last_rx > idle)
+            conn_close(c, "half a line, idle too long");
+    }
+}

@@ -1,0 +1,44 @@
+/* link: the authenticated TCP link to one neighbour.  The node whose name
+ * sorts first dials; the other accepts.  See docs/PEERS.md. */
+#ifndef HERD_LINK_H
+#define HERD_LINK_H
+
+#include <stddef.h>
+
+#include "common/peerproto.h"
+#include "node.h"
+
+struct conn;
+
+enum link_state {
+    LINK_DOWN,
+    LINK_CONNECTING,
+    LINK_HANDSHAKE,
+    LINK_UP,
+};
+
+/* Create the links of n->cfg's node n->name, and start dialing. */
+int link_start_all(struct node *n);
+
+/* Apply a reloaded herd.ini: drop links that went, add new ones, redial
+ * ones whose address changed; the rest stay up. */
+void link_reconfigure(struct node *n);
+
+/* A client connection said HERD-HELLO: when it names a neighbour that
+ * dials us, take the connection over for the handshake (returns 1). */
+int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello);
+
+/* Send an applied update to every link that is up, but from. */
+void link_flood(struct node *n, const char *line, size_t len, struct link *from);
+
+/* Once a second: pings, silent peers, handshake timeouts. */
+void link_tick(struct node *n, double now);
+
+void link_free_all(struct node *n);
+
+size_t link_count_up(const struct node *n);
+const char *link_peer(const struct link *l);
+enum link_state link_state(const struct link *l);
+const char *link_state_name(enum link_state s);
+
+#endif

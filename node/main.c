@@ -1,0 +1,378 @@
+/* herd-node: one server of the herd.
+ *
+ *   herd-node -c herd.ini NAME
+ *
+ * Exit codes: 0 after SIGTERM or SIGINT, 100 usage or herd.ini error,
+ * 111 system failure (cannot bind, cannot open the log, ...). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "common/log.h"
+#include "conn.h"
+#include "link.h"
+#include "node.h"
+#include "places.h"
+
+#define EXIT_USAGE 100
+#define EXIT_SYSTEM 111
+
+/* Accepts per wake-up, so a connection flood cannot starve the rest. */
+#define ACCEPTS_PER_WAKEUP 64
+/* Extra connections allowed beyond max_clients for peers' handshakes. */
+#define PEER_HEADROOM 64
+
+struct node *g_node;
+
+static void die(const char *fmt, const char *arg, const char *why)
+{
+    fprintf(stderr, "herd-node: fatal: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, ": %s\n", why);
+    log_msg(LOG_ERROR, "fatal: %s: %s", arg, why);
+    log_close();
+    exit(EXIT_SYSTEM);
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+void node_write_status(struct node *n)
+{
+    char *path = config_run_path(&n->cfg, ""), *tmp, *final;
+    size_t len;
+    FILE *f;
+
+    if (!path)
+        return;
+    len = strlen(path) + strlen(n->name) + 32;
+    tmp = malloc(len);
+    final = malloc(len);
+    if (!tmp || !final)
+        goto out;
+    snprintf(final, len, "%s%s.status", path, n->name);
+    snprintf(tmp, len, "%s%s.status.tmp", path, n->name);
+    f = fopen(tmp, "w");
+    if (!f)
+        goto out;
+    fprintf(f, "{\"name\":\"%s\",\"pid\":%ld,\"port\":%d,\"host\":\"%s\","
+            "\"started\":%.0f,\"clients\":%zu,\"connections\":%zu,"
+            "\"links_up\":%zu,\"links_total\":%zu,\"links\":[",
+            n->name, (long)getpid(), n->port, n->host, n->started,
+            n->store.count, n->n_clients, link_count_up(n), n->n_links);
+    for (size_t i = 0; i < n->n_links; i++)
+        fprintf(f, "%s{\"peer\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
+                link_peer(n->links[i]), link_state_name(link_state(n->links[i])));
+    fprintf(f, "]}\n");
+    if (fclose(f) == 0)
+        rename(tmp, final);
+    else
+        unlink(tmp);
+    n->status_dirty = 0;
+out:
+    free(path);
+    free(tmp);
+    free(final);
+}
+
+static int listen_on(const char *host, int port, char *why, size_t whylen)
+{
+    struct addrinfo hints, *res = NULL;
+    char service[16];
+    int fd, one = 1, rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", port);
+    rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(why, whylen, "%s", gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        freeaddrinfo(res);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct node *n = g_node;
+
+    (void)w;
+    (void)revents;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char host[NI_MAXHOST], serv[NI_MAXSERV], addr[sizeof host + sizeof serv + 4];
+        int one = 1;
+        int fd = accept4(n->listen_fd, (struct sockaddr *)&ss, &sl,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* Out of descriptors: stop accepting for a moment rather
+                 * than spin on a listener that stays readable. */
+                log_msg(LOG_WARN, "accept: %s; pausing accepts for 100 ms",
+                        strerror(errno));
+                ev_io_stop(loop, &n->accept_watcher);
+                ev_timer_set(&n->accept_retry, 0.1, 0.);
+                ev_timer_start(loop, &n->accept_retry);
+            }
+            return;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv,
+                        sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+            snprintf(addr, sizeof addr, "?");
+        else
+            snprintf(addr, sizeof addr, "%s:%s", host, serv);
+        if (n->n_clients >= (size_t)n->cfg.max_clients + PEER_HEADROOM) {
+            log_msg(LOG_WARN, "refused %s: %zu connections already", addr,
+                    n->n_clients);
+            client_refuse(fd, "? too many clients\n");
+            continue;
+        }
+        client_accept(n, fd, addr);
+    }
+}
+
+static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_io_start(loop, &g_node->accept_watcher);
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    log_msg(LOG_INFO, "stopping on signal %d", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct node *n = g_node;
+    struct herd_config fresh;
+    char err[1024];
+    int self;
+
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (config_load(n->config_path, &fresh, err, sizeof err) < 0) {
+        log_msg(LOG_ERROR, "reload refused: %s", err);
+        return;
+    }
+    self = config_find_node(&fresh, n->name);
+    if (self < 0) {
+        log_msg(LOG_ERROR, "reload refused: node %s is no longer in %s",
+                n->name, n->config_path);
+        config_free(&fresh);
+        return;
+    }
+    if (fresh.nodes[self].port != n->port ||
+        strcmp(fresh.nodes[self].host, n->host) != 0)
+        log_msg(LOG_WARN, "reload: my address changed to %s:%d; a restart "
+                "applies it (still serving on %s:%d)", fresh.nodes[self].host,
+                fresh.nodes[self].port, n->host, n->port);
+    /* Limits and places settings take effect for new connections and
+     * requests; the links are reconciled in place. */
+    config_free(&n->cfg);
+    n->cfg = fresh;
+    log_msg(LOG_INFO, "reloaded %s", n->config_path);
+    link_reconfigure(n);
+    node_write_status(n);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct node *n = g_node;
+    double now = ev_now(loop);
+
+    (void)w;
+    (void)revents;
+    link_tick(n, now);
+    conn_sweep_idle(now, n->cfg.idle_timeout_s);
+    node_write_status(n);
+    log_flush();
+}
+
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    conn_reap();
+    if (g_node->status_dirty)
+        node_write_status(g_node);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: herd-node -c herd.ini NAME\n"
+            "Runs node NAME of the herd in the foreground.\n"
+            "Exit codes: 0 stopped by SIGTERM/SIGINT, 100 usage or herd.ini "
+            "error, 111 system failure.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static struct node node;
+    struct node *n = &node;
+    const char *config = NULL, *name = NULL;
+    char err[1024], *log_path, *secret_path;
+    int self;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            config = argv[++i];
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return 0;
+        } else if (argv[i][0] != '-' && !name)
+            name = argv[i];
+        else {
+            usage();
+            return EXIT_USAGE;
+        }
+    }
+    if (!config || !name) {
+        usage();
+        return EXIT_USAGE;
+    }
+    if (config_load(config, &n->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    self = config_find_node(&n->cfg, name);
+    if (self < 0) {
+        fprintf(stderr, "herd-node: no node '%s' in %s\n", name, config);
+        return EXIT_USAGE;
+    }
+    g_node = n;
+    n->config_path = strdup(config);
+    snprintf(n->name, sizeof n->name, "%s", name);
+    snprintf(n->host, sizeof n->host, "%s", n->cfg.nodes[self].host);
+    n->port = n->cfg.nodes[self].port;
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mkdir_p(n->cfg.log_dir) < 0)
+        die("cannot create log directory %s", n->cfg.log_dir, strerror(errno));
+    if (mkdir_p(n->cfg.run_dir) < 0)
+        die("cannot create run directory %s", n->cfg.run_dir, strerror(errno));
+    log_path = config_log_path(&n->cfg, n->name);
+    if (!log_path || log_open(log_path, n->name,
+                              (size_t)n->cfg.log_max_mb * 1024 * 1024,
+                              n->cfg.log_keep, 0) < 0)
+        die("cannot open log %s", log_path ? log_path : "?", strerror(errno));
+    free(log_path);
+    log_msg(LOG_INFO, "starting: pid %ld, %s:%d, %zu neighbours, places %s",
+            (long)getpid(), n->host, n->port, n->cfg.nodes[self].n_neighbors,
+            config_provider_name(n->cfg.provider));
+
+    secret_path = config_run_path(&n->cfg, "herd.secret");
+    if (!secret_path || auth_secret_load(secret_path, &n->secret, err, sizeof err) < 0)
+        die("%s", "herd secret", err);
+    free(secret_path);
+
+    n->listen_fd = listen_on(n->host, n->port, err, sizeof err);
+    if (n->listen_fd < 0) {
+        char what[CONFIG_HOST_MAX + 16];
+        snprintf(what, sizeof what, "%.*s:%d", CONFIG_HOST_MAX, n->host, n->port);
+        die("cannot bind %s", what, err);
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        die("%s", "libcurl", "cannot initialise");
+    n->loop = ev_default_loop(EVFLAG_AUTO);
+    n->started = ev_time();
+    store_init(&n->store);
+    n->places = places_new(n->loop, &n->cfg);
+    if (!n->places)
+        die("%s", "places client", "cannot initialise");
+
+    ev_io_init(&n->accept_watcher, on_accept, n->listen_fd, EV_READ);
+    ev_io_start(n->loop, &n->accept_watcher);
+    ev_timer_init(&n->accept_retry, on_accept_retry, 0.1, 0.);
+    ev_signal_init(&n->sigterm, on_stop, SIGTERM);
+    ev_signal_init(&n->sigint, on_stop, SIGINT);
+    ev_signal_init(&n->sighup, on_reload, SIGHUP);
+    ev_signal_start(n->loop, &n->sigterm);
+    ev_signal_start(n->loop, &n->sigint);
+    ev_signal_start(n->loop, &n->sighup);
+    ev_timer_init(&n->tick, on_tick, 1., 1.);
+    ev_timer_start(n->loop, &n->tick);
+    ev_check_init(&n->reaper, on_check);
+    ev_check_start(n->loop, &n->reaper);
+
+    if (link_start_all(n) < 0)
+        die("%s", "links", "out of memory");
+    node_write_status(n);
+    log_msg(LOG_INFO, "serving on %s:%d", n->host, n->port);
+    log_flush();
+
+    ev_run(n->loop, 0);
+
+    /* Stop accepting first, then close everything and flush the log. */
+    ev_io_stop(n->loop, &n->accept_watcher);
+    close(n->listen_fd);
+    link_free_all(n);
+    conn_close_all("node stopping");
+    conn_reap();
+    places_free(n->places);
+    curl_global_cleanup();
+    node_write_status(n);
+    store_free(&n->store);
+    auth_secret_clear(&n->secret);
+    log_msg(LOG_INFO, "stopped");
+    log_close();
+    config_free(&n->cfg);
+    free(n->config_path);
+    return 0;
+}

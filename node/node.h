@@ -1,0 +1,48 @@
+/* node: the state of one running herd node, shared by its modules. */
+#ifndef HERD_NODE_H
+#define HERD_NODE_H
+
+#include <ev.h>
+
+#include "common/auth.h"
+#include "common/config.h"
+#include "store.h"
+
+struct link;
+struct places;
+
+struct node {
+    struct ev_loop *loop;
+    struct herd_config cfg;
+    char *config_path;
+    char name[CONFIG_NAME_MAX + 1];
+    char host[CONFIG_HOST_MAX + 1];
+    int port;
+
+    int listen_fd;
+    ev_io accept_watcher;
+    ev_timer accept_retry;      /* after EMFILE: try again later, no spin */
+
+    struct store store;
+    struct auth_secret secret;
+    struct places *places;
+
+    struct link **links;        /* one per neighbour */
+    size_t n_links;
+
+    size_t n_clients;           /* client connections open */
+    unsigned long next_conn_id;
+    ev_tstamp started;
+
+    ev_signal sigterm, sigint, sighup;
+    ev_timer tick;              /* log flush, status file, idle sweep */
+    ev_check reaper;            /* frees closed connections */
+    int status_dirty;
+};
+
+extern struct node *g_node;
+
+/* Write run_dir/NAME.status now. */
+void node_write_status(struct node *n);
+
+#endif

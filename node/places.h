@@ -1,0 +1,34 @@
+/* places: WHATSAT's places fetched over HTTP with libcurl's multi
+ * interface on the node's libev loop, so a slow service blocks no one. */
+#ifndef HERD_PLACES_H
+#define HERD_PLACES_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "common/config.h"
+#include "common/places_reply.h"
+
+/* At most this many places requests in flight per node; past it a
+ * WHATSAT is answered at once with the error shape. */
+#define PLACES_MAX_IN_FLIGHT 1024
+
+struct places;
+struct places_req;
+
+/* Called once with the pretty-printed JSON of the reply (the error shape
+ * when the places could not be had), NULL only when memory is short. */
+typedef void (*places_done_fn)(void *ctx, const char *json);
+
+struct places *places_new(struct ev_loop *loop, const struct herd_config *cfg);
+void places_free(struct places *p);
+
+/* Start a request.  Returns NULL when it could not even start: then the
+ * callback has already run with the error shape. */
+struct places_req *places_fetch(struct places *p, const struct places_query *q,
+                                places_done_fn done, void *ctx);
+
+/* The asker is gone: never call its callback. */
+void places_cancel(struct places_req *r);
+
+#endif
