@@ -29,8 +29,16 @@ static int read_secret(const char *path, struct auth_secret *out, char *err,
     ssize_t n;
     size_t total = 0;
 
-    if (fd < 0)
+    if (fd < 0) {
+        int e = errno;
+
+        /* ENOENT is no mistake: the caller creates the secret. */
+        if (e != ENOENT)
+            snprintf(err, errlen, "cannot open secret %s: %s", path,
+                     strerror(e));
+        errno = e;
         return -1;
+    }
     for (;;) {
         n = read(fd, out->bytes + total, sizeof out->bytes - total);
         if (n < 0 && errno == EINTR)
