@@ -37,6 +37,7 @@ struct node {
     ev_signal sigterm, sigint, sighup;
     ev_timer tick;              /* log flush, status file, idle sweep */
     ev_check reaper;            /* frees closed connections */
+    ev_prepare flush_log;       /* writes the log once per iteration */
     int status_dirty;
 };
 

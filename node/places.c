@@ -111,13 +111,15 @@ static void check_done(struct places *p)
 static void on_socket_event(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct places_sock *s = (struct places_sock *)w;
+    /* curl may free s (CURL_POLL_REMOVE) inside socket_action. */
+    struct places *p = s->owner;
     int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
                  (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
 
     (void)loop;
-    curl_multi_socket_action(s->owner->multi, w->fd, action, &running);
-    check_done(s->owner);
+    curl_multi_socket_action(p->multi, w->fd, action, &running);
+    check_done(p);
 }
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)

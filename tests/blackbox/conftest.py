@@ -17,3 +17,14 @@ def procs():
         yield registry
     finally:
         registry.cleanup()
+
+
+@pytest.fixture
+def places():
+    """The suite's own stand-in for Google's Nearby Search."""
+    from places_double import PlacesDouble
+    double = PlacesDouble()
+    try:
+        yield double
+    finally:
+        double.close()
