@@ -1,0 +1,205 @@
+/* ctl: herdctl's side of the supervisor's control socket. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "herdctl.h"
+
+/* Connect to a Unix socket path, even one too long for sun_path. */
+static int connect_path(const char *path)
+{
+    struct sockaddr_un a;
+    const char *slash = strrchr(path, '/');
+    int fd, dirfd = -1, rc, e;
+
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (strlen(path) < sizeof a.sun_path || !slash) {
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    } else {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0 || chdir(dir) < 0) {
+            e = errno;
+            if (dirfd >= 0)
+                close(dirfd);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", slash + 1);
+    }
+    rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    e = errno;
+    if (dirfd >= 0) {
+        if (fchdir(dirfd) < 0)
+            e = errno;
+        close(dirfd);
+    }
+    if (rc < 0) {
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int ctl_request(struct ctl *c, const char *command, cJSON **reply)
+{
+    struct timeval tv = {15, 0};
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int fd;
+
+    *reply = NULL;
+    fd = connect_path(c->sock_path);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ECONNREFUSED || errno == ENOTDIR)
+            return EX_DOWN;
+        fprintf(stderr, "herdctl: cannot reach the supervisor at %s: %s\n",
+                c->sock_path, strerror(errno));
+        return errno == EACCES ? EX_DOWN : EX_SYS;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    size_t n = strlen(command);
+    char line[1024];
+    snprintf(line, sizeof line, "%s\n", command);
+    if (send(fd, line, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1)) {
+        close(fd);
+        return EX_DOWN;         /* it went away between connect and send */
+    }
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *p = realloc(text, cap);
+            if (!p) {
+                free(text);
+                close(fd);
+                fprintf(stderr, "herdctl: out of memory\n");
+                return EX_SYS;
+            }
+            text = p;
+        }
+        ssize_t r = read(fd, text + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            fprintf(stderr, "herdctl: no answer from the supervisor: %s\n",
+                    strerror(errno));
+            free(text);
+            close(fd);
+            return EX_SYS;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (len == 0) {
+        free(text);
+        return EX_DOWN;         /* it closed on us: stopping */
+    }
+    text[len] = '\0';
+    *reply = cJSON_Parse(text);
+    free(text);
+    if (!*reply) {
+        fprintf(stderr, "herdctl: the supervisor's answer is not JSON\n");
+        return EX_SYS;
+    }
+    return 0;
+}
+
+int ctl_refused(cJSON *reply)
+{
+    cJSON *ok = cJSON_GetObjectItem(reply, "ok");
+    cJSON *code = cJSON_GetObjectItem(reply, "code");
+    cJSON *err = cJSON_GetObjectItem(reply, "error");
+
+    if (cJSON_IsTrue(ok))
+        return 0;
+    fprintf(stderr, "herdctl: %s\n",
+            cJSON_IsString(err) ? err->valuestring : "refused");
+    return cJSON_IsNumber(code) ? (int)code->valuedouble : EX_SYS;
+}
+
+cJSON *ctl_find_node(cJSON *status, const char *name)
+{
+    cJSON *nodes = cJSON_GetObjectItem(status, "nodes"), *n;
+
+    cJSON_ArrayForEach(n, nodes) {
+        cJSON *nm = cJSON_GetObjectItem(n, "name");
+        if (cJSON_IsString(nm) && strcmp(nm->valuestring, name) == 0)
+            return n;
+    }
+    if (strcmp(name, "places") == 0)
+        return cJSON_GetObjectItem(status, "places");
+    return NULL;
+}
+
+int ctl_pid_gone(pid_t pid)
+{
+    char path[64], text[512];
+    FILE *f;
+    size_t n;
+
+    if (pid <= 0)
+        return 1;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return 1;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return 1;
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *p = strrchr(text, ')');
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+void ctl_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+double ctl_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void ctl_check_perms(struct ctl *c)
+{
+    struct stat st;
+    char *secret = config_run_path(&c->cfg, "herd.secret");
+
+    /* herd.ini holds no secret (the API key comes from the environment),
+     * but whoever can write it can point the herd anywhere. */
+    if (stat(c->config_path, &st) == 0 && (st.st_mode & 022))
+        fprintf(stderr, "herdctl: warning: %s is writable by %s (chmod "
+                "go-w %s)\n", c->config_path,
+                (st.st_mode & 002) ? "others" : "its group", c->config_path);
+    if (secret && stat(secret, &st) == 0 && (st.st_mode & 077))
+        fprintf(stderr, "herdctl: warning: %s is open to %s; anyone who "
+                "reads it can join the herd (chmod 600 %s)\n", secret,
+                (st.st_mode & 007) ? "others" : "its group", secret);
+    free(secret);
+}
