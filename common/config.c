@@ -631,7 +631,7 @@ int config_load(const char *path, struct herd_config *out,
         fail(&ld, rc, "syntax error (expected [section] or key = value)");
     if (ld.too_long_line)
         fail(&ld, ld.too_long_line, "line too long (at most %d characters)",
-             ini_max_line - 3);
+             ini_max_line - 2);  /* the buffer less "\n" and NUL */
     if (!ld.err_line) {
         resolve_links(&ld);
         check_nodes(&ld);
