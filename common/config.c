@@ -410,6 +410,10 @@ static void notice_section(struct loader *ld, const char *line)
     char name[128];
     size_t n;
 
+    /* inih skips a UTF-8 byte order mark on the first line; so must we,
+     * or "[herd]" behind one would go unseen. */
+    if (ld->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
     while (*p == ' ' || *p == '\t')
         p++;
     if (*p != '[')
