@@ -585,6 +585,22 @@ static void test_section_spacing(void **state)
     config_free(&c);
 }
 
+static void test_bom_and_crlf(void **state)
+{
+    struct herd_config c;
+
+    /* A UTF-8 byte order mark (as some editors write) and CRLF endings. */
+    accepted(state, "\xEF\xBB\xBF[node A]\r\nport = 13000\r\n"
+             "neighbors = B\r\n[node B]\r\nport = 2\r\n", &c);
+    assert_int_equal(c.n_nodes, 2);
+    assert_string_equal(c.nodes[0].name, "A");
+    assert_int_equal(c.nodes[0].port, 13000);
+    assert_true(config_linked(&c, 0, 1));
+    config_free(&c);
+    refused(state, "\xEF\xBB\xBF[nope]\n" ONE_NODE, 1,
+            "unknown section [nope]");
+}
+
 static void test_free_twice(void **state)
 {
     struct herd_config c;
@@ -620,6 +636,7 @@ int main(void)
         T(test_relative_paths),
         T(test_links_one_side),
         T(test_section_spacing),
+        T(test_bom_and_crlf),
         T(test_free_twice),
     };
 
