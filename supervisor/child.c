@@ -344,6 +344,7 @@ static void spawn(struct child *c)
     fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
     c->out_fd = p[0];
     c->out_len = 0;
+    c->tail_count = c->tail_next = 0;   /* the tail tells of this run */
     ev_io_set(&c->out_w, p[0], EV_READ);
     ev_io_start(s->loop, &c->out_w);
     c->pid = pid;
