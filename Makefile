@@ -113,6 +113,11 @@ start: all
 stop:
 	bin/herdctl -c herd.ini stop
 
+# Measurements, never assertions: starts its own servers on free loopback
+# ports and rewrites its own section of BENCHMARKS.md.
+bench: $(PROGRAMS)
+	/usr/bin/python3 tools/bench/run_bench.py
+
 clean:
 	rm -rf build bin
 

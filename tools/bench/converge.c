@@ -131,16 +131,18 @@ static void conv_sample_done(struct conv *cv)
 
     ev_timer_stop(cv->loop, &cv->timeout_timer);
     cv->active = 0;
-    for (int i = 0; i < cv->o->n_targets; i++) {
-        struct conv_conn *c = &cv->conns[i];
-        if (c->upper > up)
-            up = c->upper;
-        if (c->lower > low)
-            low = c->lower;
-        hist_add(&cv->r->per_target_upper[i], c->upper);
+    if (cv->o->probe) {
+        for (int i = 0; i < cv->o->n_targets; i++) {
+            struct conv_conn *c = &cv->conns[i];
+            if (c->upper > up)
+                up = c->upper;
+            if (c->lower > low)
+                low = c->lower;
+            hist_add(&cv->r->per_target_upper[i], c->upper);
+        }
+        hist_add(&cv->r->upper, up);
+        hist_add(&cv->r->lower, low);
     }
-    hist_add(&cv->r->upper, up);
-    hist_add(&cv->r->lower, low);
     cv->r->samples++;
     if (++cv->sample >= cv->o->samples) {
         ev_break(cv->loop, EVBREAK_ALL);
@@ -157,8 +159,8 @@ static void conv_origin_line(struct conv *cv, const char *line, size_t len,
     struct conv_conn *o = cv->origin;
 
     if (o->outstanding == 0) {
-        conv_fail(cv, "%s sent a line nobody asked for%s", o->idx < 0 ?
-                  cv->o->origin->text : "", "");
+        conv_fail(cv, "%s sent a line nobody asked for%s",
+                  cv->o->origin->text, "");
         return;
     }
     o->outstanding--;
@@ -169,6 +171,10 @@ static void conv_origin_line(struct conv *cv, const char *line, size_t len,
     }
     cv->t_reply = t_recv;
     hist_add(&cv->r->origin_rtt, t_recv - cv->t_iamat);
+    if (!cv->o->probe) {
+        conv_sample_done(cv);
+        return;
+    }
     cv->active = 1;
     cv->waiting = cv->o->n_targets;
     for (int i = 0; i < cv->o->n_targets; i++) {
@@ -382,9 +388,10 @@ int conv_run(const struct conv_opts *o, struct conv_result *r,
     cv.err = err;
     cv.errlen = errlen;
     cv.origin = &origin;
-    r->per_target_upper = calloc((size_t)o->n_targets,
+    /* At least one of each, so that no targets is not "out of memory". */
+    r->per_target_upper = calloc((size_t)o->n_targets + 1,
                                  sizeof *r->per_target_upper);
-    cv.conns = calloc((size_t)o->n_targets, sizeof *cv.conns);
+    cv.conns = calloc((size_t)o->n_targets + 1, sizeof *cv.conns);
     cv.loop = ev_loop_new(EVFLAG_AUTO);
     if (r->per_target_upper == NULL || cv.conns == NULL || cv.loop == NULL) {
         snprintf(err, errlen, "out of memory");

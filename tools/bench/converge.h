@@ -25,6 +25,8 @@ struct conv_opts {
     double gap_s;                   /* idle time between samples */
     double timeout_s;               /* one sample must converge by then */
     const char *prefix;             /* of the fresh client ids */
+    int probe;                      /* 0: only send the IAMATs (the nodes'
+                                       logs tell when each applied them) */
 };
 
 #define CONV_MAX_TARGETS 256

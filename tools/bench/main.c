@@ -54,6 +54,9 @@ static const char usage_text[] =
 "  -g, --gap MS         idle time between samples (default 5)\n"
 "      --timeout MS     a sample must converge within this (default 2000)\n"
 "      --prefix TEXT    id prefix (default \"cv-PID-TIME-\")\n"
+"      --no-probe       only send the IAMATs, one per sample, and let the\n"
+"                       nodes' logs tell when each applied it (TARGETs may\n"
+"                       then be left out)\n"
 "\n"
 "both:\n"
 "  -j, --json           one JSON object on stdout instead of text\n"
@@ -272,11 +275,13 @@ static int main_converge(int argc, char **argv)
         {"gap", required_argument, NULL, 'g'},
         {"timeout", required_argument, NULL, 'T'},
         {"prefix", required_argument, NULL, 'P'},
+        {"no-probe", no_argument, NULL, 'N'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct conv_opts o = {.samples = 200, .gap_s = 0.005, .timeout_s = 2};
+    struct conv_opts o = {.samples = 200, .gap_s = 0.005, .timeout_s = 2,
+                          .probe = 1};
     struct conv_result r;
     char prefix[64], err[1200];
     int json = 0, opt;
@@ -294,12 +299,13 @@ static int main_converge(int argc, char **argv)
                 usage_error("bad prefix: %s", optarg);
             o.prefix = optarg;
             break;
+        case 'N': o.probe = 0; break;
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: usage_error("%s", "bad option");
         }
     }
-    if (argc - optind < 2)
+    if (argc - optind < (o.probe ? 2 : 1))
         usage_error("%s", "converge needs ORIGIN and at least one TARGET");
     if (argc - optind - 1 > CONV_MAX_TARGETS)
         usage_error("%s", "too many targets");
@@ -315,8 +321,11 @@ static int main_converge(int argc, char **argv)
     if (json) {
         printf("{\"mode\":\"converge\",\"origin\":");
         json_string(o.origin->text);
-        printf(",\"samples\":%d,\"probes\":%llu,\"gap_ms\":%g,",
-               r.samples, (unsigned long long)r.probes, o.gap_s * 1e3);
+        printf(",\"prefix\":");
+        json_string(o.prefix);
+        printf(",\"probe\":%s,\"samples\":%d,\"probes\":%llu,"
+               "\"gap_ms\":%g,", o.probe ? "true" : "false", r.samples,
+               (unsigned long long)r.probes, o.gap_s * 1e3);
         json_hist_us("upper_us", &r.upper, 1);
         json_hist_us("lower_us", &r.lower, 1);
         json_hist_us("origin_rtt_us", &r.origin_rtt, 1);
