@@ -331,13 +331,6 @@ int main(int argc, char **argv)
         die("%s", "herd secret", err);
     free(secret_path);
 
-    n->listen_fd = listen_on(n->host, n->port, err, sizeof err);
-    if (n->listen_fd < 0) {
-        char what[CONFIG_HOST_MAX + 16];
-        snprintf(what, sizeof what, "%.*s:%d", CONFIG_HOST_MAX, n->host, n->port);
-        die("cannot bind %s", what, err);
-    }
-
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         die("%s", "libcurl", "cannot initialise");
     n->loop = ev_default_loop(EVFLAG_AUTO);
@@ -347,15 +340,23 @@ int main(int argc, char **argv)
     if (!n->places)
         die("%s", "places client", "cannot initialise");
 
-    ev_io_init(&n->accept_watcher, on_accept, n->listen_fd, EV_READ);
-    ev_io_start(n->loop, &n->accept_watcher);
-    ev_timer_init(&n->accept_retry, on_accept_retry, 0.1, 0.);
+    /* Signals are handled before the port opens: whoever sees it listen
+     * may stop us at once, and that must be a clean stop. */
     ev_signal_init(&n->sigterm, on_stop, SIGTERM);
     ev_signal_init(&n->sigint, on_stop, SIGINT);
     ev_signal_init(&n->sighup, on_reload, SIGHUP);
     ev_signal_start(n->loop, &n->sigterm);
     ev_signal_start(n->loop, &n->sigint);
     ev_signal_start(n->loop, &n->sighup);
+    n->listen_fd = listen_on(n->host, n->port, err, sizeof err);
+    if (n->listen_fd < 0) {
+        char what[CONFIG_HOST_MAX + 16];
+        snprintf(what, sizeof what, "%.*s:%d", CONFIG_HOST_MAX, n->host, n->port);
+        die("cannot bind %s", what, err);
+    }
+    ev_io_init(&n->accept_watcher, on_accept, n->listen_fd, EV_READ);
+    ev_io_start(n->loop, &n->accept_watcher);
+    ev_timer_init(&n->accept_retry, on_accept_retry, 0.1, 0.);
     ev_timer_init(&n->tick, on_tick, 1., 1.);
     ev_timer_start(n->loop, &n->tick);
     ev_check_init(&n->reaper, on_check);
