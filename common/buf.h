@@ -17,7 +17,12 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 
 static inline size_t buf_len(const struct buf *b) { return b->end - b->start; }
-static inline const char *buf_head(const struct buf *b) { return b->data + b->start; }
+/* Never NULL: a buffer that has not allocated yet reads as "" (NULL + 0
+ * would be undefined, and callers pass the head along with buf_len()). */
+static inline const char *buf_head(const struct buf *b)
+{
+    return b->data ? b->data + b->start : "";
+}
 
 /* Make room for at least n more bytes at the end; returns a pointer to the
  * free space and its size in *room, or NULL when the cap forbids it

@@ -37,6 +37,7 @@ static void test_empty(void **state)
     (void)state;
     buf_init(&b, 1024);
     assert_int_equal(buf_len(&b), 0);
+    assert_non_null(buf_head(&b));
     no_line(&b);
     buf_compact(&b);
     buf_consume(&b, 10);
