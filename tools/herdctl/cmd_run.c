@@ -264,8 +264,7 @@ static int start_foreground(struct ctl *c)
     if (c->tty)
         fprintf(stderr, "herdctl: herd running in the foreground "
                 "(supervisor pid %d); Ctrl-C stops it\n", (int)pid);
-    int status = logs_follow_until(c, mark, pid);
-    free(mark);
+    int status = logs_follow_until(c, mark, pid);   /* frees mark */
     if (WIFEXITED(status))
         return WEXITSTATUS(status) == 0 ? EX_OK : WEXITSTATUS(status);
     return EX_SYS;

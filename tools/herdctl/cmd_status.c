@@ -182,6 +182,12 @@ static const char *link_state(cJSON *st, const char *a, const char *b)
     return NULL;
 }
 
+static int running(cJSON *st, const char *name)
+{
+    cJSON *n = ctl_find_node(st, name);
+    return n && strcmp(str(n, "state", ""), "running") == 0;
+}
+
 static void dot_string(const char *s)
 {
     putchar('"');
@@ -230,7 +236,10 @@ int cmd_graph(struct ctl *c)
                 const char *sb = link_state(st, b, a);
                 int ua = sa && strcmp(sa, "up") == 0;
                 int ub = sb && strcmp(sb, "up") == 0;
-                if (ua && ub) {
+                if (!running(st, a) || !running(st, b)) {
+                    state = "down";     /* whatever a stale file says */
+                    colour = "red";
+                } else if (ua && ub) {
                     state = "up";
                     colour = "darkgreen";
                     style = "solid";

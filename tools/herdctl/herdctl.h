@@ -56,7 +56,8 @@ int cmd_send(struct ctl *c, const char *node, const char *line);
 int cmd_logs(struct ctl *c, const char *node, int follow, long lines);
 
 /* Follow every log of the herd (as `logs -f`) until stop_pid exits;
- * offsets as taken by logs_mark() before it started. */
+ * offsets as taken by logs_mark() before it started.  Frees the mark;
+ * returns stop_pid's wait status. */
 struct log_mark;
 struct log_mark *logs_mark(struct ctl *c);
 int logs_follow_until(struct ctl *c, struct log_mark *m, pid_t stop_pid);
