@@ -84,7 +84,7 @@ $(BIN)/herd-bench: $(BENCH_OBJS) $(COMMON_OBJS)
 
 $(OUT)/tests/test_%: tests/unit/test_%.c $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka -lcjson -lcurl $(LIBS_COMMON)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka -lcjson -lcurl $(LIBS_COMMON)
 
 unit-bins: $(UNIT_BINS)
 
