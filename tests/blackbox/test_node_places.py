@@ -1,0 +1,136 @@
+"""The node's places providers: google (Places API New) and google-legacy
+against the suite's double, and local against the real herd-places."""
+
+import json
+import os
+import socket
+
+from herdlib import Herd, binary, free_port, port_open, wait_for
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
+KIWI = "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
+KEY = "test-key-3f9a-not-a-real-key"
+
+
+def whatsat_json(h, line):
+    c = h.client("Hill")
+    at = c.request(KIWI)
+    reply = c.whatsat(line)
+    assert reply.startswith(at)
+    body = reply[len(at):]
+    assert body.endswith(b"}\n\n") and b"\n\n" not in body[:-2]
+    return json.loads(body[:-2])
+
+
+def test_google_new_api_mapped_to_legacy_shape(procs, tmp_path, places, monkeypatch):
+    monkeypatch.setenv("HERD_TEST_PLACES_KEY", KEY)
+    places.results = 9
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "google", "url": places.url,
+                     "key_env": "HERD_TEST_PLACES_KEY"})
+    h.start_all()
+    data = whatsat_json(h, "WHATSAT kiwi.cs.ucla.edu 2.5 4")
+    assert data["status"] == "OK"
+    assert data["html_attributions"] == []
+    assert len(data["results"]) == 4
+    first = data["results"][0]
+    assert first["name"] == "Place 0"
+    assert first["place_id"] == "id-0"
+    assert first["vicinity"] == "Address 0"
+    assert first["geometry"]["location"] == {"lat": 34.0, "lng": -118.4}
+    method, path, _, headers, body = places.requests[-1]
+    assert (method, path) == ("POST", "/v1/places:searchNearby")
+    assert headers["X-Goog-Api-Key"] == KEY
+    assert "places.displayName" in headers["X-Goog-FieldMask"]
+    req = json.loads(body)
+    assert req["maxResultCount"] == 4
+    circle = req["locationRestriction"]["circle"]
+    assert circle["radius"] == 2500
+    assert abs(circle["center"]["latitude"] - 34.06893) < 1e-6
+    h.stop("Hill")
+    assert KEY not in h.log("Hill")
+
+
+def test_google_new_api_error_keeps_shape(procs, tmp_path, places, monkeypatch):
+    monkeypatch.setenv("HERD_TEST_PLACES_KEY", KEY)
+    places.status = "PERMISSION_DENIED"
+    places.http_status = 403
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "google", "url": places.url,
+                     "key_env": "HERD_TEST_PLACES_KEY"})
+    h.start_all()
+    data = whatsat_json(h, "WHATSAT kiwi.cs.ucla.edu 1 1")
+    assert data["results"] == [] and data["status"] == "PERMISSION_DENIED"
+    assert data["error_message"] == "double says no"
+
+
+def test_google_legacy_sends_key_but_never_logs_it(procs, tmp_path, places, monkeypatch):
+    monkeypatch.setenv("HERD_TEST_PLACES_KEY", KEY)
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "google-legacy", "url": places.url,
+                     "key_env": "HERD_TEST_PLACES_KEY"})
+    h.start_all()
+    data = whatsat_json(h, "WHATSAT kiwi.cs.ucla.edu 1 1")
+    assert data["status"] == "OK" and len(data["results"]) == 1
+    assert places.requests[-1][2]["key"] == [KEY]
+    # A failing upstream's message does not carry the key either.
+    places.close()
+    data = whatsat_json(h, "WHATSAT kiwi.cs.ucla.edu 1 1")
+    assert data["status"] == "UNKNOWN_ERROR" and KEY not in data["error_message"]
+    h.stop("Hill")
+    assert KEY not in h.log("Hill")
+
+
+def start_emulator(procs, tmp_path, extra=()):
+    port = free_port()
+    procs.start([binary("herd-places"), "-p", str(port), "-d", SUBSET,
+                 "-l", str(tmp_path / "places.log")] + list(extra))
+    wait_for(lambda: port_open(port), what="herd-places to listen")
+    return port
+
+
+def test_local_provider_finds_places_near_ucla(procs, tmp_path):
+    port = start_emulator(procs, tmp_path)
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "local", "port": str(port), "url": None})
+    h.start_all()
+    data = whatsat_json(h, "WHATSAT kiwi.cs.ucla.edu 3 20")
+    assert data["status"] == "OK"
+    names = [r["name"] for r in data["results"]]
+    assert "Westwood" in names and "Bel Air" in names
+    assert len(names) <= 20
+    assert any("GeoNames" in a for a in data["html_attributions"])
+
+
+def test_google_provider_against_the_emulator(procs, tmp_path):
+    port = start_emulator(procs, tmp_path)
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "google", "url": "http://127.0.0.1:%d" % port})
+    h.start_all()
+    data = whatsat_json(h, "WHATSAT kiwi.cs.ucla.edu 3 2")
+    assert data["status"] == "OK"
+    assert len(data["results"]) == 2
+    assert data["results"][0]["geometry"]["location"]["lat"]
+
+
+def test_slow_emulator_does_not_slow_iamat(procs, tmp_path):
+    port = start_emulator(procs, tmp_path, ["--latency-ms", "2000"])
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "local", "port": str(port), "url": None})
+    h.start_all()
+    slow = h.client("Hill")
+    slow.request(KIWI)
+    slow.send("WHATSAT kiwi.cs.ucla.edu 3 5\n")
+    fast = h.client("Hill")
+    for i in range(10):
+        assert fast.request("IAMAT f%d +1+1 1" % i).startswith(b"AT Hill ")
+    # The IAMATs were all answered while the WHATSAT still waits.
+    slow.sock.settimeout(0.2)
+    try:
+        early = slow.sock.recv(1)
+    except socket.timeout:
+        early = None
+    assert early is None
+    slow.sock.settimeout(10)
+    assert slow.read_until(b"\n\n").endswith(b"}\n\n")
