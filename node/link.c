@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,14 @@ size_t link_count_up(const struct node *n)
     for (size_t i = 0; i < n->n_links; i++)
         up += n->links[i]->state == LINK_UP;
     return up;
+}
+
+/* A link always reads, however much it has queued to send: two peers
+ * that both stopped reading while their queues were full would wait on
+ * each other for ever.  The output cap (drop, then catch up) bounds it. */
+static void never_pause(struct conn *c)
+{
+    c->out_high = SIZE_MAX;
 }
 
 static void send_line(struct link *l, struct conn *c, const char *p, size_t len)
@@ -405,6 +414,7 @@ static void dial(struct link *l)
         return;
     }
     l->conn->id = ++n->next_conn_id;
+    never_pause(l->conn);
     l->connect_since = ev_now(n->loop);
     set_state(l, LINK_CONNECTING);
 }
@@ -544,6 +554,7 @@ int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello)
                  sizeof mac) < 0)
         return 0;
     conn_set_owner(c, &link_ops, l, max_peer_line(n), LINK_OUTPUT_MAX);
+    never_pause(c);
     l->pending = c;
     l->pending_since = ev_now(n->loop);
     k = peer_format_challenge(n->name, l->pending_my_nonce, mac, out, sizeof out);
