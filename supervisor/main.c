@@ -335,8 +335,11 @@ int main(int argc, char **argv)
     /* One supervisor per run_dir.  The lock dies with its holder, so a
      * killed supervisor never blocks the next one. */
     s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int lock_errno = errno;
+    free(lock_path);
     if (s->lock_fd < 0)
-        die(s, 111, "cannot open %s: %s", lock_path, strerror(errno));
+        die(s, 111, "cannot open the lock in %s: %s", s->cfg.run_dir,
+            strerror(lock_errno));
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         char pid[32] = "?";
         int fd = open(s->pid_path, O_RDONLY | O_CLOEXEC);
@@ -349,7 +352,6 @@ int main(int argc, char **argv)
         die(s, 111, "a supervisor already runs for %s (pid %s)",
             s->cfg.run_dir, pid);
     }
-    free(lock_path);
     log_msg(LOG_INFO, "starting, pid %d, config %s", (int)s->pid,
             s->config_path);
 

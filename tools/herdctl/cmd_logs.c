@@ -192,7 +192,7 @@ static void print_last(struct ctl *c, struct log_mark *m, long n)
         if (n > 0)
             tail_fd(f->fd, st.st_size, n, i, &lines, &count, &cap);
     }
-    if (m->n > 1)
+    if (m->n > 1 && count > 1)
         qsort(lines, count, sizeof *lines, by_time);
     size_t from = count > (size_t)n ? count - (size_t)n : 0;
     for (size_t k = 0; k < count; k++) {
