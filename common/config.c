@@ -174,7 +174,8 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
     static const char *keys[] = {"log_dir", "run_dir", "log_max_mb",
                                  "log_keep", "stop_grace_s", "max_clients",
                                  "max_line", "idle_timeout_s",
-                                 "max_output_kb", NULL};
+                                 "max_output_kb", "data_dir", "fsync",
+                                 NULL};
     unsigned bit = 0;
 
     for (unsigned i = 0; keys[i]; i++)
@@ -190,6 +191,22 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
         return replace_path(ld, &c->log_dir, value);
     if (strcmp(name, "run_dir") == 0)
         return replace_path(ld, &c->run_dir, value);
+    if (strcmp(name, "data_dir") == 0)
+        return replace_path(ld, &c->data_dir, value);
+    if (strcmp(name, "fsync") == 0) {
+        if (strcmp(value, "always") == 0)
+            c->fsync = FSYNC_ALWAYS;
+        else if (strcmp(value, "everysec") == 0)
+            c->fsync = FSYNC_EVERYSEC;
+        else if (strcmp(value, "no") == 0)
+            c->fsync = FSYNC_NO;
+        else {
+            fail(ld, ld->line, "fsync must be always, everysec or no, not '%s'",
+                 value);
+            return 0;
+        }
+        return 1;
+    }
     if (strcmp(name, "log_max_mb") == 0) {
         if (!number(ld, name, value, 0, 1048576, &v))
             return 0;
@@ -552,6 +569,7 @@ static void defaults(struct herd_config *c)
     c->max_line = 4096;
     c->idle_timeout_s = 60;
     c->max_output_kb = 1024;
+    c->fsync = FSYNC_EVERYSEC;
     c->provider = PLACES_LOCAL;
     c->places_port = 12999;
     c->places_timeout_ms = 5000;
@@ -619,6 +637,12 @@ int config_load(const char *path, struct herd_config *out,
     }
     out->log_dir = absolute(out->dir, "logs");
     out->run_dir = absolute(out->dir, "run");
+    out->data_dir = absolute(out->dir, "data");
+    if (!out->log_dir || !out->run_dir || !out->data_dir) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        config_free(out);
+        return -1;
+    }
 
     ld.file = fopen(path, "r");
     if (ld.file == NULL) {
@@ -664,6 +688,7 @@ void config_free(struct herd_config *c)
     free(c->dir);
     free(c->log_dir);
     free(c->run_dir);
+    free(c->data_dir);
     free(c->places_url);
     free(c->places_key_env);
     memset(c, 0, sizeof *c);
@@ -716,6 +741,19 @@ char *config_places_base(const struct herd_config *c)
     }
     snprintf(buf, sizeof buf, "http://127.0.0.1:%d", c->places_port);
     return strdup(buf);
+}
+
+const char *config_fsync_name(enum fsync_mode m)
+{
+    switch (m) {
+    case FSYNC_ALWAYS:
+        return "always";
+    case FSYNC_NO:
+        return "no";
+    case FSYNC_EVERYSEC:
+        break;
+    }
+    return "everysec";
 }
 
 char *config_run_path(const struct herd_config *c, const char *file)

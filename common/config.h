@@ -11,6 +11,13 @@ enum places_provider {
     PLACES_GOOGLE_LEGACY,       /* legacy Nearby Search */
 };
 
+/* When the node's journal reaches the disk (see README "Durability"). */
+enum fsync_mode {
+    FSYNC_EVERYSEC = 0,         /* fsync once a second (the default) */
+    FSYNC_ALWAYS,               /* fsync before any reply leaves */
+    FSYNC_NO,                   /* leave it to the operating system */
+};
+
 #define CONFIG_NAME_MAX 64
 #define CONFIG_HOST_MAX 255
 
@@ -40,6 +47,8 @@ struct herd_config {
     int max_line;               /* longest request line, bytes */
     int idle_timeout_s;         /* a half-sent line may idle this long */
     int max_output_kb;          /* unread output per connection */
+    char *data_dir;             /* journal and snapshot of each node */
+    enum fsync_mode fsync;
 
     /* [places] */
     enum places_provider provider;
@@ -69,6 +78,9 @@ const char *config_provider_name(enum places_provider p);
 /* Base URL the node talks to for places: url if set, else the provider's
  * default (for local: http://127.0.0.1:PORT).  Caller frees. */
 char *config_places_base(const struct herd_config *c);
+
+/* "always", "everysec" or "no". */
+const char *config_fsync_name(enum fsync_mode m);
 
 /* The path to a file in run_dir / log_dir (caller frees). */
 char *config_run_path(const struct herd_config *c, const char *file);

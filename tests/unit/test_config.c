@@ -601,6 +601,59 @@ static void test_bom_and_crlf(void **state)
             "unknown section [nope]");
 }
 
+/* [herd] data_dir and fsync: defaults, every value, every mistake. */
+static void test_durability_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct herd_config c;
+    char want[PATH_MAX + 64], *real = realpath(f->dir, NULL);
+
+    assert_non_null(real);
+    accepted(state, ONE_NODE, &c);
+    snprintf(want, sizeof want, "%s/data", real);
+    assert_string_equal(c.data_dir, want);
+    assert_int_equal(c.fsync, FSYNC_EVERYSEC);
+    assert_string_equal(config_fsync_name(c.fsync), "everysec");
+    config_free(&c);
+
+    accepted(state, "[herd]\ndata_dir = d/e\nfsync = always\n" ONE_NODE, &c);
+    snprintf(want, sizeof want, "%s/d/e", real);
+    assert_string_equal(c.data_dir, want);
+    assert_int_equal(c.fsync, FSYNC_ALWAYS);
+    assert_string_equal(config_fsync_name(c.fsync), "always");
+    config_free(&c);
+
+    accepted(state, "[herd]\ndata_dir = /var/lib/herd\nfsync = no\n"
+             ONE_NODE, &c);
+    assert_string_equal(c.data_dir, "/var/lib/herd");
+    assert_int_equal(c.fsync, FSYNC_NO);
+    assert_string_equal(config_fsync_name(c.fsync), "no");
+    config_free(&c);
+
+    accepted(state, "[herd]\nfsync = everysec\n" ONE_NODE, &c);
+    assert_int_equal(c.fsync, FSYNC_EVERYSEC);
+    config_free(&c);
+    free(real);
+
+    refused(state, "[herd]\nfsync = sometimes\n" ONE_NODE, 2,
+            "fsync must be always, everysec or no, not 'sometimes'");
+    refused(state, "[herd]\nfsync = Always\n" ONE_NODE, 2,
+            "fsync must be always, everysec or no, not 'Always'");
+    refused(state, "[herd]\nfsync =\n" ONE_NODE, 2,
+            "fsync must be always, everysec or no, not ''");
+    refused(state, "[herd]\nfsync = 1\n" ONE_NODE, 2,
+            "fsync must be always, everysec or no, not '1'");
+    refused(state, "[herd]\ndata_dir =\n" ONE_NODE, 2, "empty path");
+    refused(state, "[herd]\nfsync = no\nfsync = always\n" ONE_NODE, 3,
+            "duplicate key 'fsync' in [herd]");
+    refused(state, "[herd]\ndata_dir = a\nlog_dir = l\ndata_dir = b\n"
+            ONE_NODE, 4, "duplicate key 'data_dir' in [herd]");
+    refused(state, "[places]\nfsync = always\n" ONE_NODE, 2,
+            "unknown key 'fsync' in [places]");
+    refused(state, ONE_NODE "data_dir = x\n", 3,
+            "unknown key 'data_dir' in [node A]");
+}
+
 static void test_free_twice(void **state)
 {
     struct herd_config c;
@@ -637,6 +690,7 @@ int main(void)
         T(test_links_one_side),
         T(test_section_spacing),
         T(test_bom_and_crlf),
+        T(test_durability_keys),
         T(test_free_twice),
     };
 
