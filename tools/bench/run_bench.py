@@ -586,7 +586,10 @@ def report(m, figs, failures):
               "difference of the two instruction totals divided by %d is "
               "the cost of one request, so start-up and shutdown cancel "
               "out.  Callgrind counts user-space instructions only (the "
-              "kernel's share of each read and write is not in it)."
+              "kernel's share of each read and write is not in it); work "
+              "done by timers (Redis's serverCron, the node's tick) in the "
+              "longer run is counted too.  The node logs every request and "
+              "reply, and that is part of its cost."
               % (f["n_small"], f["n_big"], f["n_big"] - f["n_small"]), "",
               "| | instructions per request (median) | runs |",
               "|---|---|---|",
@@ -702,12 +705,26 @@ def report(m, figs, failures):
 
 CONVERGENCE_METHOD = [
     "### How convergence is observed", "",
-    "`herd-bench converge ORIGIN TARGET...` sends one IAMAT with a client "
-    "id never used before to ORIGIN and notes when its reply arrives (t0).  "
-    "From t0 on, each other node gets `WHATSAT <id> 1 1`, one probe in "
-    "flight per node, the next sent the moment a reply comes back, until "
-    "the node answers with an AT line instead of `? `.",
+    "Two independent methods; each has its own table above.", "",
+    "**From the nodes' logs** (`herd-bench converge --no-probe`).  "
+    "herd-bench only sends the IAMATs, one at a time, each for a client id "
+    "never used before, so nothing else loads the herd.  Hill logs `client "
+    "N > AT ...` when it queues the reply; every other node logs `update "
+    "from PEER: ID` right after node_apply_update() has stored the update "
+    "and queued it to its own neighbours (node/link.c), and only when the "
+    "update was new to it.  All nodes run on one machine and stamp lines "
+    "from the same realtime clock in microseconds; log buffering delays "
+    "the write of a line, not its stamp.  So the difference of the two "
+    "stamps is the time from the reply to the update being applied, "
+    "overstated only by the forwarding work done before the line is "
+    "stamped.  This relies on the node's log format, which the script "
+    "parses.",
     "",
+    "**From outside, by probing** (`herd-bench converge ORIGIN TARGET...`).  "
+    "herd-bench sends the IAMAT for a fresh id to ORIGIN and notes when its "
+    "reply arrives (t0).  From t0 on, each other node gets `WHATSAT <id> 1 "
+    "1`, one probe in flight per node, the next sent the moment a reply "
+    "comes back, until the node answers with an AT line instead of `? `.  "
     "Why this is sound:",
     "",
     "- The id is fresh, so a node answers `? ` (unknown client, SPEC.md) "
@@ -720,23 +737,24 @@ CONVERGENCE_METHOD = [
     "sent, and an AT answer proves it was applied before that AT line "
     "arrived.  For each node the apply time is therefore inside "
     "(last `? ` probe sent, first AT line received], and both ends are "
-    "reported as lower and upper bounds of the convergence time; the "
-    "target is checked against the upper bound, which can only overstate.",
-    "- Places fail fast (an url on a loopback port where nothing listens: "
-    "the connect is refused at once), so an AT answer is not held back "
-    "long by the places fetch; whatever that delay is, it inflates the "
-    "upper bound only.",
+    "reported as lower and upper bounds; the target is read against the "
+    "upper bound, which can only overstate.",
+    "- The AT line arrives only after the places fetch has failed; places "
+    "fail fast (an url on a loopback port where nothing listens: the "
+    "connect is refused at once), and whatever that delay is, it inflates "
+    "the upper bound only.",
     "- One clock (CLOCK_MONOTONIC of the herd-bench process) times "
     "everything; no clocks of different processes are compared.",
-    "- Probes add load: a node answers a `? ` probe in a few microseconds "
-    "and each watched node gets one probe at a time, so the idle figure "
-    "is a herd that serves at most four tight request loops.  The "
-    "gap between samples lets every flood finish before the next.",
+    "- The probes are load: four tight request loops on a machine with "
+    "few CPUs take CPU time from the nodes they watch, so this method "
+    "overstates more than the log method does.  The 5 ms gap between "
+    "samples lets every flood finish before the next sample starts.",
     "",
-    "What it does not see: the update's path inside the herd (which link "
-    "carried it first).  The node's log has that, with timestamps from the "
-    "same machine's clock, and could give exact apply times post hoc; the "
-    "probe needs no knowledge of the log format.",
+    "Both methods need no change to the client protocol.  On a machine "
+    "with two CPUs shared by five nodes, herd-bench and other people's "
+    "work, the tails (p99, max) are dominated by which process the "
+    "scheduler runs next, not by the herd's own work; the p50s show the "
+    "path itself.",
     "",
 ]
 
