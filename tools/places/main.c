@@ -84,8 +84,13 @@ struct options {
     unsigned latency_ms;
     enum places_force force;
     unsigned force_http;
+    const char *force_text;
     unsigned long selftest, bench;
 };
+
+/* Set once the log goes to a file; until then (and when the log is
+ * standard error) die() has said it all on standard error already. */
+static int log_to_file;
 
 static void die(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -99,7 +104,8 @@ static void die(int code, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fprintf(stderr, "herd-places: fatal: %s\n", msg);
-    server_log(1, "fatal: %s", msg);
+    if (log_to_file)
+        server_log(1, "fatal: %s", msg);
     log_close();
     exit(code);
 }
@@ -170,6 +176,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         case OPT_FORCE:
             if (places_parse_force(optarg, &o->force, &o->force_http) < 0)
                 die(EXIT_USAGE, "bad --force-status '%s'", optarg);
+            o->force_text = optarg;
             break;
         case OPT_SELFTEST:
         case OPT_BENCH:
@@ -270,6 +277,7 @@ int main(int argc, char **argv)
                      have_cfg ? (size_t)cfg.log_max_mb << 20 : 0,
                      have_cfg ? cfg.log_keep : 0, 0) < 0)
             die(EXIT_SYSTEM, "cannot open log %s: %s", log_path, strerror(errno));
+        log_to_file = 1;
     } else if (log_open("/dev/null", "places", 0, 0, 1) < 0) {
         die(EXIT_SYSTEM, "cannot open /dev/null: %s", strerror(errno));
     }
@@ -335,11 +343,10 @@ int main(int argc, char **argv)
     srv = server_start(&ctx, fd, o.latency_ms);
     if (srv == NULL)
         die(EXIT_SYSTEM, "cannot start the HTTP server: %s", strerror(errno));
-    server_log(0, "listening on 127.0.0.1:%d (key %s, latency %u ms%s%s)",
-               bound_port, ctx.key ? "required" : "not required", o.latency_ms,
-               o.force ? ", forced status " : "",
-               o.force == FORCE_HTTP ? places_http_status(o.force_http)
-               : o.force ? "set" : "");
+    server_log(0, "listening on 127.0.0.1:%d (key %s, latency %u ms, "
+               "forced status %s)", bound_port,
+               ctx.key ? "required" : "not required", o.latency_ms,
+               o.force_text ? o.force_text : "none");
     server_log_flush();
     printf("herd-places: listening on 127.0.0.1:%d\n", bound_port);
     fflush(stdout);
