@@ -5,7 +5,8 @@ set -eu
 
 PACKAGES="build-essential pkg-config clang libev-dev libcurl4-openssl-dev
 libcjson-dev libinih-dev uthash-dev libssl-dev libmicrohttpd-dev
-libcmocka-dev python3 python3-pytest redis-server valgrind systemd iproute2"
+libcmocka-dev zlib1g-dev python3 python3-pytest redis-server valgrind systemd
+iproute2"
 
 missing=""
 for p in $PACKAGES; do
