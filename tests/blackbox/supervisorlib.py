@@ -179,3 +179,17 @@ def line_topology(names):
 
 def now():
     return time.monotonic()
+
+
+def sanitizer_reports(h):
+    """ASan/UBSan reports that reached any log of the herd (children's
+    stderr and the daemon's stderr both land in logs/)."""
+    found = []
+    logs = os.path.join(h.dir, "logs")
+    for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+        with open(os.path.join(logs, name), errors="replace") as f:
+            for line in f:
+                if "AddressSanitizer" in line or "runtime error:" in line \
+                        or "LeakSanitizer" in line:
+                    found.append("%s: %s" % (name, line.strip()))
+    return found

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from herdlib import binary, free_port, wait_for
-from supervisorlib import SupHerd, line_topology, pid_alive, wait_gone
+from supervisorlib import (SupHerd, line_topology, pid_alive,
+                           sanitizer_reports, wait_gone)
 
 
 @pytest.fixture
@@ -28,6 +29,8 @@ def make_herd(procs, tmp_path):
             h.ctl("stop", timeout=30)
         except Exception:
             pass
+    for h in herds:
+        assert not sanitizer_reports(h), sanitizer_reports(h)
 
 
 def test_help_documents_exit_codes(make_herd):

@@ -13,7 +13,7 @@ import pytest
 
 from herdlib import Client, binary, free_port, wait_for
 from supervisorlib import (SupHerd, kill_all, line_topology, pid_alive,
-                           wait_gone)
+                           sanitizer_reports, wait_gone)
 
 
 @pytest.fixture
@@ -31,6 +31,8 @@ def make_herd(procs, tmp_path):
             h.ctl("stop", timeout=30)
         except Exception:
             pass
+    for h in herds:
+        assert not sanitizer_reports(h), sanitizer_reports(h)
 
 
 def test_start_status_stop_leaves_nothing(make_herd):

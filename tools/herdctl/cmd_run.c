@@ -62,6 +62,11 @@ static cJSON *wait_settled(struct ctl *c, const char *const *names,
             if (wanted && !settled(n))
                 done = 0;
         }
+        /* The whole herd includes the places emulator: a WHATSAT right
+         * after `herdctl start` should find it serving. */
+        cJSON *pl = cJSON_GetObjectItem(st, "places");
+        if (names == NULL && pl && !settled(pl))
+            done = 0;
         if (done || ctl_now() > deadline)
             return st;
         ctl_sleep_ms(100);
