@@ -4,7 +4,6 @@ supervisor / no such node, 100 usage or herd.ini error, 111 system)."""
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest

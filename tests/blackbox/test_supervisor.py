@@ -1,7 +1,6 @@
 """herd-supervisor through herdctl: restarts, crash loops, graceful stop,
 orphans, reload.  Every process is killed by pid at teardown."""
 
-import json
 import os
 import signal
 import socket
@@ -12,7 +11,7 @@ import time
 import pytest
 
 from herdlib import Client, binary, free_port, wait_for
-from supervisorlib import (SupHerd, kill_all, line_topology, pid_alive,
+from supervisorlib import (SupHerd, line_topology, pid_alive,
                            sanitizer_reports, wait_gone)
 
 
