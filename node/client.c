@@ -10,6 +10,7 @@
 #include "common/peerproto.h"
 #include "common/protocol.h"
 #include "conn.h"
+#include "journal.h"
 #include "link.h"
 #include "places.h"
 
@@ -27,6 +28,7 @@ struct reply_slot {
     char *data;                 /* the whole reply, once ready */
     size_t len;
     int ready;
+    int held;                   /* waits for the journal's fsync */
 };
 
 struct client {
@@ -34,7 +36,27 @@ struct client {
     struct conn *conn;
     struct reply_slot *head, *tail;
     int pending;
+    struct client *held_prev, *held_next;  /* on held_list */
+    int on_held_list;
 };
+
+/* Clients with an IAMAT reply waiting for the journal's fsync
+ * (fsync = always); client_release_held() sends them. */
+static struct client *held_list;
+
+static void held_unlink(struct client *cl)
+{
+    if (!cl->on_held_list)
+        return;
+    if (cl->held_prev)
+        cl->held_prev->held_next = cl->held_next;
+    else
+        held_list = cl->held_next;
+    if (cl->held_next)
+        cl->held_next->held_prev = cl->held_prev;
+    cl->held_prev = cl->held_next = NULL;
+    cl->on_held_list = 0;
+}
 
 static void free_slot(struct reply_slot *s)
 {
@@ -51,6 +73,7 @@ static void on_close(struct conn *c, const char *why)
     struct reply_slot *s, *next;
 
     log_msg(LOG_INFO, "client %lu closed: %s", c->id, why);
+    held_unlink(cl);
     for (s = cl->head; s; s = next) {
         next = s->next;
         free_slot(s);
@@ -96,6 +119,45 @@ static int reply(struct client *cl, const char *data, size_t len)
     return 0;
 }
 
+/* With fsync = always, an IAMAT's reply is its acknowledgment: it must not
+ * leave before the update is on disk.  It waits in the connection's
+ * ordered reply queue, not ready, until client_release_held() runs after
+ * the journal's fsync.  (A reply queued with conn_send() could otherwise
+ * be written later in this same loop iteration, by a write watcher that
+ * was already pending.) */
+static int reply_held(struct client *cl, const char *data, size_t len)
+{
+    struct reply_slot *s = calloc(1, sizeof *s);
+
+    log_reply(cl, data, len);
+    if (s)
+        s->data = malloc(len);
+    if (!s || !s->data) {
+        free(s);
+        conn_close(cl->conn, "out of memory");
+        return -1;
+    }
+    memcpy(s->data, data, len);
+    s->len = len;
+    s->held = 1;
+    s->client = cl;
+    if (cl->tail)
+        cl->tail->next = s;
+    else
+        cl->head = s;
+    cl->tail = s;
+    cl->pending++;
+    if (!cl->on_held_list) {
+        cl->held_next = held_list;
+        cl->held_prev = NULL;
+        if (held_list)
+            held_list->held_prev = cl;
+        held_list = cl;
+        cl->on_held_list = 1;
+    }
+    return 0;
+}
+
 static void flush_ready(struct client *cl)
 {
     int was_full = cl->pending >= CLIENT_MAX_PENDING;
@@ -115,6 +177,22 @@ static void flush_ready(struct client *cl)
     }
     if (was_full && cl->pending < CLIENT_MAX_PENDING)
         conn_resume(cl->conn);
+}
+
+void client_release_held(void)
+{
+    while (held_list) {
+        struct client *cl = held_list;
+
+        held_unlink(cl);
+        for (struct reply_slot *s = cl->head; s; s = s->next) {
+            if (s->held) {
+                s->held = 0;
+                s->ready = 1;
+            }
+        }
+        flush_ready(cl);        /* may close and free cl */
+    }
 }
 
 static void on_places(void *ctx, const char *json)
@@ -167,8 +245,12 @@ void node_apply_update(struct node *n, const char *at_line, size_t len,
         log_msg(LOG_ERROR, "out of memory storing an update");
         return;
     }
-    if (res == STORE_APPLIED)
+    if (res == STORE_APPLIED) {
+        /* Journaled before it is flooded or acknowledged. */
+        if (n->journal)
+            journal_append(n->journal, r->line, r->line_len);
         link_flood(n, r->line, r->line_len, from);
+    }
 }
 
 static void do_iamat(struct client *cl, struct proto_iamat *req)
@@ -189,7 +271,10 @@ static void do_iamat(struct client *cl, struct proto_iamat *req)
     if (proto_parse_at(line, need, &at) == 0)
         node_apply_update(n, line, need, &at, NULL, NULL);
     line[need] = '\n';
-    reply(cl, line, need + 1);
+    if (journal_unsynced(n->journal))
+        reply_held(cl, line, need + 1);
+    else
+        reply(cl, line, need + 1);
     if (line != stack)
         free(line);
 }
@@ -253,6 +338,7 @@ static void on_line(struct conn *c, const char *line, size_t len)
          * unauthenticated connection is just an invalid request. */
         if (cl->head == NULL && peer_parse(line, len, &m) == PEER_MSG_HELLO &&
             link_accept(cl->node, c, &m)) {
+            held_unlink(cl);
             cl->node->n_clients--;
             free(cl);
             return;

@@ -11,6 +11,10 @@ void client_accept(struct node *n, int fd, const char *addr);
  * it (too many clients). */
 void client_refuse(int fd, const char *line);
 
+/* Send the IAMAT replies held for the journal's fsync (fsync = always).
+ * Called right after journal_flush(), before the loop sleeps. */
+void client_release_held(void);
+
 /* Apply an update (from a client or a peer) to the store; when it is new,
  * flood it to every link but the one it came from (NULL for a client). */
 struct link;

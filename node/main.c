@@ -21,6 +21,7 @@
 #include "client.h"
 #include "common/log.h"
 #include "conn.h"
+#include "journal.h"
 #include "link.h"
 #include "node.h"
 #include "places.h"
@@ -239,6 +240,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     link_tick(n, now);
     conn_sweep_idle(now, n->cfg.idle_timeout_s);
+    journal_tick(n->journal, &n->store);
     node_write_status(n);
     log_flush();
 }
@@ -253,13 +255,25 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
         node_write_status(g_node);
 }
 
-/* Before the loop sleeps: one log write for everything this iteration
- * logged, so a kill -9 loses at most the iteration it interrupts. */
+/* Before the loop sleeps: one journal write (and with fsync = always, one
+ * fsync: group commit) for every update this iteration applied, then one
+ * log write for everything it logged, so a kill -9 loses at most the
+ * iteration it interrupts.
+ *
+ * Ordering, fsync = always: an IAMAT's reply is its acknowledgment.  Such
+ * a reply is never handed to conn_send() while its update is unsynced:
+ * client.c holds it in the connection's reply queue (journal_unsynced()),
+ * and only client_release_held(), right after journal_flush() has synced,
+ * queues it.  Queued bytes leave only from write watchers, which run after
+ * this callback, once the loop has polled again.  So every reply a client
+ * can read follows the fsync of the updates it acknowledges. */
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)w;
     (void)revents;
+    journal_flush(g_node->journal);
+    client_release_held();
     log_flush();
 }
 
@@ -316,6 +330,8 @@ int main(int argc, char **argv)
         die("cannot create log directory %s", n->cfg.log_dir, strerror(errno));
     if (mkdir_p(n->cfg.run_dir) < 0)
         die("cannot create run directory %s", n->cfg.run_dir, strerror(errno));
+    if (mkdir_p(n->cfg.data_dir) < 0)
+        die("cannot create data directory %s", n->cfg.data_dir, strerror(errno));
     log_path = config_log_path(&n->cfg, n->name);
     if (!log_path || log_open(log_path, n->name,
                               (size_t)n->cfg.log_max_mb * 1024 * 1024,
@@ -336,6 +352,12 @@ int main(int argc, char **argv)
     n->loop = ev_default_loop(EVFLAG_AUTO);
     n->started = ev_time();
     store_init(&n->store);
+    /* The node's own records first, before it serves or links: the
+     * neighbours' catch-up then brings only what it missed. */
+    n->journal = journal_open(n->cfg.data_dir, n->name, n->cfg.fsync,
+                              &n->store, err, sizeof err);
+    if (!n->journal)
+        die("%s", "journal", err);
     n->places = places_new(n->loop, &n->cfg);
     if (!n->places)
         die("%s", "places client", "cannot initialise");
@@ -381,6 +403,8 @@ int main(int argc, char **argv)
     places_free(n->places);
     curl_global_cleanup();
     node_write_status(n);
+    journal_close(n->journal);
+    n->journal = NULL;
     store_free(&n->store);
     auth_secret_clear(&n->secret);
     log_msg(LOG_INFO, "stopped");

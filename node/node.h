@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "store.h"
 
+struct journal;
 struct link;
 struct places;
 
@@ -24,6 +25,7 @@ struct node {
     ev_timer accept_retry;      /* after EMFILE: try again later, no spin */
 
     struct store store;
+    struct journal *journal;    /* the store on disk (data_dir) */
     struct auth_secret secret;
     struct places *places;
 

@@ -1,0 +1,626 @@
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/journal_codec.h"
+#include "common/log.h"
+#include "common/protocol.h"
+
+/* Appended frames waiting for the next write; past this the buffer is
+ * written at once, and if the disk refuses it, dropped (the records stay
+ * in memory and reach the disk with the next snapshot). */
+#define JOURNAL_BUF_MAX (4u * 1024 * 1024)
+/* Snapshot writes go out in pieces of this size. */
+#define SNAP_CHUNK (1u << 20)
+/* After a failed compaction, wait this long before the next try. */
+#define COMPACT_RETRY_S 10
+/* While the disk fails, repeat the error in the log this often. */
+#define ERROR_REPEAT_S 10
+
+struct journal {
+    char *dir, *path, *snap_path, *tmp_path;
+    enum fsync_mode mode;
+    int fd;
+    uint64_t size;              /* good bytes in the file */
+    uint64_t snap_size;         /* the last snapshot's size */
+    unsigned char *buf;         /* frames not yet written */
+    size_t len, cap;
+    int dirty;                  /* written, not yet fsynced */
+    int unsynced;               /* fsync = always: appended, not on disk */
+    int failing;                /* a disk error episode is under way */
+    int lost;                   /* records missed the journal: snapshot */
+    time_t last_error_log;
+    time_t next_compact;
+    unsigned long errors;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static char *join(const char *dir, const char *name, const char *suffix)
+{
+    size_t n = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
+    char *p = malloc(n);
+
+    if (p)
+        snprintf(p, n, "%s/%s%s", dir, name, suffix);
+    return p;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const void *p, size_t n, uint64_t off)
+{
+    const unsigned char *b = p;
+
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (w == 0) {
+            errno = EIO;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* A disk error: loud in the log, repeated while it lasts, never fatal. */
+static void disk_error(struct journal *j, const char *what, int err)
+{
+    time_t now = time(NULL);
+
+    j->errors++;
+    if (!j->failing || now - j->last_error_log >= ERROR_REPEAT_S) {
+        log_msg(LOG_ERROR, "journal: cannot %s %s: %s (%lu errors); serving on "
+                "from memory, updates are not durable until the disk recovers",
+                what, j->path, strerror(err), j->errors);
+        j->last_error_log = now;
+    }
+    j->failing = 1;
+}
+
+/* Move a file that cannot be trusted out of the way, keeping it. */
+static char *set_aside(const char *path)
+{
+    char stamp[32], suffix[48], *aside;
+    time_t t = time(NULL);
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(suffix, sizeof suffix, ".corrupt-%s", stamp);
+    n = strlen(path) + strlen(suffix) + 1;
+    aside = malloc(n);
+    if (!aside)
+        return NULL;
+    snprintf(aside, n, "%s%s", path, suffix);
+    if (rename(path, aside) < 0) {
+        free(aside);
+        return NULL;
+    }
+    return aside;
+}
+
+static int apply(struct store *s, const unsigned char *p, size_t len,
+                 unsigned long *bad)
+{
+    struct proto_at at;
+
+    if (proto_parse_at((const char *)p, len, &at) < 0) {
+        (*bad)++;
+        return 0;
+    }
+    if (store_apply(s, (const char *)p, len, &at, NULL) == STORE_NOMEM)
+        return -1;
+    return 0;
+}
+
+/* Map a whole file read-only; *len 0 and NULL for an empty one. */
+static int map_file(int fd, const unsigned char **p, size_t *len)
+{
+    struct stat st;
+    void *m;
+
+    *p = NULL;
+    *len = 0;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (st.st_size == 0)
+        return 0;
+    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    *p = m;
+    *len = (size_t)st.st_size;
+    return 0;
+}
+
+/* The snapshot: -1 only when it cannot be read at all (a corrupt one is
+ * set aside and the node goes on without it). */
+static int load_snapshot(struct journal *j, struct store *s, uint64_t *loaded,
+                         char *err, size_t errlen)
+{
+    const unsigned char *p;
+    const char *why = NULL;
+    unsigned long bad = 0;
+    uint64_t count;
+    size_t len, off;
+    int fd = open(j->snap_path, O_RDONLY | O_CLOEXEC);
+
+    *loaded = 0;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot open %s: %s", j->snap_path,
+                 strerror(errno));
+        return -1;
+    }
+    if (map_file(fd, &p, &len) < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", j->snap_path,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    if (jc_snapshot_check(p ? p : (const unsigned char *)"", len, &count,
+                          &why) < 0) {
+        char *aside;
+
+        if (p)
+            munmap((void *)p, len);
+        aside = set_aside(j->snap_path);
+        log_msg(LOG_ERROR, "journal: snapshot %s is corrupt (%s); set aside as "
+                "%s; starting from the journal and the neighbours",
+                j->snap_path, why, aside ? aside : "(cannot rename it)");
+        fprintf(stderr, "herd-node: error: snapshot %s is corrupt (%s); set "
+                "aside as %s\n", j->snap_path, why, aside ? aside : "?");
+        if (!aside) {
+            snprintf(err, errlen, "cannot set corrupt %s aside: %s",
+                     j->snap_path, strerror(errno));
+            return -1;
+        }
+        free(aside);
+        return 0;
+    }
+    off = JC_SNAPSHOT_HEAD;
+    while (off < len - JC_SNAPSHOT_TRAIL) {
+        const unsigned char *payload;
+        size_t plen;
+
+        /* jc_snapshot_check() has decoded every frame already. */
+        if (jc_frame_decode(p + off, len - JC_SNAPSHOT_TRAIL - off, &payload,
+                            &plen) != 1)
+            break;
+        if (apply(s, payload, plen, &bad) < 0) {
+            munmap((void *)p, len);
+            snprintf(err, errlen, "out of memory loading %s", j->snap_path);
+            return -1;
+        }
+        off += JC_FRAME_HEAD + plen;
+    }
+    munmap((void *)p, len);
+    if (bad)
+        log_msg(LOG_WARN, "journal: %lu unreadable records in %s skipped", bad,
+                j->snap_path);
+    j->snap_size = len;
+    *loaded = count;
+    return 0;
+}
+
+/* Start the journal file afresh: just its header. */
+static int journal_reset(struct journal *j)
+{
+    unsigned char head[JC_JOURNAL_HEAD];
+
+    jc_journal_head(head);
+    if (ftruncate(j->fd, 0) < 0 || write_all(j->fd, head, sizeof head, 0) < 0)
+        return -1;
+    j->size = JC_JOURNAL_HEAD;
+    return 0;
+}
+
+static int load_journal(struct journal *j, struct store *s, uint64_t *loaded,
+                        char *err, size_t errlen)
+{
+    const unsigned char *p;
+    unsigned long bad = 0;
+    size_t len, off = 0;
+    int created = 0, rc, head;
+
+    *loaded = 0;
+    j->fd = open(j->path, O_RDWR | O_CLOEXEC);
+    if (j->fd < 0 && errno == ENOENT) {
+        j->fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        created = 1;
+    }
+    if (j->fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", j->path, strerror(errno));
+        return -1;
+    }
+    if (map_file(j->fd, &p, &len) < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", j->path, strerror(errno));
+        return -1;
+    }
+    head = p ? jc_journal_head_check(p, len) : 0;
+    if (head < 0) {
+        /* Not a journal of ours at all: keep it for a person to look at,
+         * and start a new one. */
+        char *aside;
+
+        munmap((void *)p, len);
+        aside = set_aside(j->path);
+        log_msg(LOG_ERROR, "journal: %s is not a journal (bad header); set "
+                "aside as %s; starting a new one", j->path,
+                aside ? aside : "(cannot rename it)");
+        fprintf(stderr, "herd-node: error: %s is not a journal; set aside as "
+                "%s\n", j->path, aside ? aside : "?");
+        if (!aside) {
+            snprintf(err, errlen, "cannot set %s aside: %s", j->path,
+                     strerror(errno));
+            return -1;
+        }
+        free(aside);
+        close(j->fd);
+        j->fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (j->fd < 0) {
+            snprintf(err, errlen, "cannot create %s: %s", j->path,
+                     strerror(errno));
+            return -1;
+        }
+        p = NULL;
+        len = 0;
+        created = 1;
+    }
+    if (head <= 0) {
+        /* Empty, new, or torn while its header was being written. */
+        if (len > 0)
+            log_msg(LOG_WARN, "journal: truncated %zu bytes of torn tail at "
+                    "offset 0 (incomplete header)", len);
+        if (p)
+            munmap((void *)p, len);
+        if (journal_reset(j) < 0 || fsync(j->fd) < 0 ||
+            (created && fsync_dir(j->dir) < 0)) {
+            snprintf(err, errlen, "cannot write %s: %s", j->path,
+                     strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    off = JC_JOURNAL_HEAD;
+    rc = 1;
+    while (off < len) {
+        const unsigned char *payload;
+        size_t plen;
+
+        rc = jc_frame_decode(p + off, len - off, &payload, &plen);
+        if (rc != 1)
+            break;
+        if (apply(s, payload, plen, &bad) < 0) {
+            munmap((void *)p, len);
+            snprintf(err, errlen, "out of memory loading %s", j->path);
+            return -1;
+        }
+        (*loaded)++;
+        off += JC_FRAME_HEAD + plen;
+    }
+    munmap((void *)p, len);
+    if (bad)
+        log_msg(LOG_WARN, "journal: %lu unreadable records in %s skipped", bad,
+                j->path);
+    if (off < len) {
+        /* A write cut short by a crash or power loss (or bytes gone bad):
+         * keep every good record before it, drop the rest. */
+        log_msg(LOG_WARN, "journal: truncated %zu bytes of torn tail at offset "
+                "%zu (%s record)", len - off, off,
+                rc == 0 ? "incomplete" : "corrupt");
+        if (ftruncate(j->fd, (off_t)off) < 0 || fsync(j->fd) < 0) {
+            snprintf(err, errlen, "cannot truncate %s: %s", j->path,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    j->size = off;
+    return 0;
+}
+
+struct journal *journal_open(const char *dir, const char *name,
+                             enum fsync_mode mode, struct store *s,
+                             char *err, size_t errlen)
+{
+    struct journal *j = calloc(1, sizeof *j);
+    uint64_t from_snap = 0, from_journal = 0;
+    double t0 = now_ms();
+
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    j->fd = -1;
+    j->mode = mode;
+    j->dir = strdup(dir);
+    j->path = join(dir, name, ".journal");
+    j->snap_path = join(dir, name, ".snapshot");
+    j->tmp_path = join(dir, name, ".snapshot.tmp");
+    if (!j->dir || !j->path || !j->snap_path || !j->tmp_path) {
+        snprintf(err, errlen, "out of memory");
+        journal_close(j);
+        return NULL;
+    }
+    /* A compaction cut short: its snapshot never replaced the old one. */
+    if (unlink(j->tmp_path) == 0)
+        log_msg(LOG_WARN, "journal: removed %s left by an interrupted "
+                "compaction", j->tmp_path);
+    if (load_snapshot(j, s, &from_snap, err, errlen) < 0 ||
+        load_journal(j, s, &from_journal, err, errlen) < 0) {
+        journal_close(j);
+        return NULL;
+    }
+    log_msg(LOG_INFO, "journal: loaded %zu clients from %" PRIu64 " snapshot "
+            "records and %" PRIu64 " journal records in %.1f ms (fsync %s, "
+            "journal %" PRIu64 " bytes)", s->count, from_snap, from_journal,
+            now_ms() - t0, config_fsync_name(mode), j->size);
+    return j;
+}
+
+/* Write the buffered frames at the end of the good bytes.  After a
+ * failure the file may hold part of them: cut it back first, so a torn
+ * frame never sits in the middle of the journal. */
+static int write_out(struct journal *j)
+{
+    if (j->len == 0)
+        return 0;
+    if (j->failing && ftruncate(j->fd, (off_t)j->size) < 0) {
+        disk_error(j, "truncate", errno);
+        return -1;
+    }
+    if (write_all(j->fd, j->buf, j->len, j->size) < 0) {
+        disk_error(j, "write", errno);
+        return -1;
+    }
+    j->size += j->len;
+    j->len = 0;
+    j->dirty = 1;
+    if (j->failing) {
+        log_msg(LOG_INFO, "journal: %s is writable again", j->path);
+        j->failing = 0;
+    }
+    return 0;
+}
+
+static void sync_out(struct journal *j)
+{
+    if (!j->dirty || j->failing)
+        return;
+    if (fdatasync(j->fd) < 0) {
+        /* After a failed fsync the kernel may have dropped the dirty
+         * pages: count what was written as lost, re-snapshot later. */
+        disk_error(j, "fsync", errno);
+        j->lost = 1;
+        return;
+    }
+    j->dirty = 0;
+}
+
+void journal_append(struct journal *j, const char *line, size_t len)
+{
+    size_t need = JC_FRAME_HEAD + len;
+
+    if (len == 0 || len > JC_MAX_PAYLOAD)
+        return;
+    if (j->len + need > JOURNAL_BUF_MAX && write_out(j) < 0) {
+        /* The disk refuses and the buffer is full: drop it rather than
+         * grow without bound.  The store still holds every record. */
+        log_msg(LOG_ERROR, "journal: dropped %zu buffered bytes; a snapshot "
+                "is written when the disk recovers", j->len);
+        j->len = 0;
+        j->lost = 1;
+    }
+    if (j->len + need > j->cap) {
+        size_t cap = j->cap ? j->cap : 65536;
+        unsigned char *p;
+
+        while (cap < j->len + need)
+            cap *= 2;
+        p = realloc(j->buf, cap);
+        if (!p) {
+            log_msg(LOG_ERROR, "journal: out of memory; an update missed the "
+                    "journal (a snapshot will cover it)");
+            j->lost = 1;
+            return;
+        }
+        j->buf = p;
+        j->cap = cap;
+    }
+    j->len += jc_frame_encode(line, len, j->buf + j->len);
+    if (j->mode == FSYNC_ALWAYS)
+        j->unsynced = 1;
+}
+
+int journal_unsynced(const struct journal *j)
+{
+    return j && j->unsynced;
+}
+
+void journal_flush(struct journal *j)
+{
+    if (!j)
+        return;
+    /* Every mode writes once per loop iteration, so a kill -9 of the
+     * process loses nothing the kernel has been given. */
+    if (write_out(j) == 0 && j->mode == FSYNC_ALWAYS)
+        sync_out(j);
+    /* On a disk error the held replies go out anyway: the update is held
+     * in memory and flooded to the neighbours; the error is in the log. */
+    j->unsynced = 0;
+}
+
+/* Write the whole store as data_dir/NAME.snapshot: tmp file, fsync,
+ * rename, fsync the directory; then the journal starts empty. */
+static int compact(struct journal *j, struct store *s)
+{
+    size_t cap = SNAP_CHUNK, used;
+    unsigned char *chunk = malloc(cap);
+    unsigned char trail[JC_SNAPSHOT_TRAIL];
+    uint64_t off = 0, count = 0, old = j->size;
+    uint32_t crc = 0;
+    double t0 = now_ms();
+    const char *what = "write";
+    int fd = -1;
+
+    if (!chunk)
+        return -1;
+    fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        what = "create";
+        goto fail;
+    }
+    jc_snapshot_head(chunk);
+    used = JC_SNAPSHOT_HEAD;
+    for (struct record *r = store_first(s); r; r = store_next(r)) {
+        size_t need = JC_FRAME_HEAD + r->line_len;
+
+        if (r->line_len == 0 || r->line_len > JC_MAX_PAYLOAD)
+            continue;
+        if (used + need + JC_SNAPSHOT_TRAIL > cap) {
+            crc = jc_crc(crc, chunk, used);
+            if (write_all(fd, chunk, used, off) < 0)
+                goto fail;
+            off += used;
+            used = 0;
+        }
+        if (need + JC_SNAPSHOT_TRAIL > cap) {
+            /* One record longer than a chunk (a huge client ID). */
+            unsigned char *bigger = realloc(chunk, need + JC_SNAPSHOT_TRAIL);
+            if (!bigger) {
+                errno = ENOMEM;
+                goto fail;
+            }
+            chunk = bigger;
+            cap = need + JC_SNAPSHOT_TRAIL;
+        }
+        used += jc_frame_encode(r->line, r->line_len, chunk + used);
+        count++;
+    }
+    crc = jc_crc(crc, chunk, used);
+    jc_snapshot_trail(crc, count, trail);
+    memcpy(chunk + used, trail, sizeof trail);
+    used += sizeof trail;
+    if (write_all(fd, chunk, used, off) < 0)
+        goto fail;
+    off += used;
+    what = "fsync";
+    if (fsync(fd) < 0)
+        goto fail;
+    what = "close";
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    what = "rename";
+    if (rename(j->tmp_path, j->snap_path) < 0)
+        goto fail;
+    what = "fsync the directory of";
+    if (fsync_dir(j->dir) < 0)
+        goto fail;
+    free(chunk);
+    j->snap_size = off;
+    j->lost = 0;
+    /* The snapshot holds every record applied so far, buffered ones too:
+     * the journal can start again from its header.  A crash before this
+     * point leaves snapshot and journal overlapping, which is harmless. */
+    j->len = 0;
+    if (journal_reset(j) < 0 || fdatasync(j->fd) < 0) {
+        disk_error(j, "restart the journal", errno);
+        j->size = old;          /* the old bytes may still be there */
+    } else {
+        j->dirty = 0;
+    }
+    log_msg(LOG_INFO, "journal: compacted %" PRIu64 " records into %s (%"
+            PRIu64 " bytes) in %.1f ms; the journal was %" PRIu64 " bytes",
+            count, j->snap_path, off, now_ms() - t0, old);
+    return 0;
+
+fail:
+    {
+        int e = errno;
+        log_msg(LOG_ERROR, "journal: compaction failed: cannot %s %s: %s; "
+                "keeping the journal, trying again in %d s", what,
+                j->tmp_path, strerror(e), COMPACT_RETRY_S);
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(j->tmp_path);
+    free(chunk);
+    return -1;
+}
+
+void journal_tick(struct journal *j, struct store *s)
+{
+    time_t now = time(NULL);
+    uint64_t bound;
+
+    if (!j)
+        return;
+    if (j->failing || j->len > 0)
+        write_out(j);
+    if (j->mode == FSYNC_EVERYSEC)
+        sync_out(j);
+    if (j->failing || now < j->next_compact)
+        return;
+    bound = 2 * j->snap_size;
+    if (bound < JOURNAL_COMPACT_MIN)
+        bound = JOURNAL_COMPACT_MIN;
+    if (j->size > bound || j->lost) {
+        if (compact(j, s) < 0)
+            j->next_compact = now + COMPACT_RETRY_S;
+    }
+}
+
+void journal_close(struct journal *j)
+{
+    if (!j)
+        return;
+    if (j->fd >= 0) {
+        if (write_out(j) == 0 && j->mode != FSYNC_NO)
+            sync_out(j);
+        close(j->fd);
+    }
+    free(j->buf);
+    free(j->dir);
+    free(j->path);
+    free(j->snap_path);
+    free(j->tmp_path);
+    free(j);
+}

@@ -1,0 +1,51 @@
+/* journal: a node's records on disk.  data_dir/NAME.journal is an
+ * append-only log of applied updates (each a stored AT line, framed and
+ * checksummed by common/journal_codec); data_dir/NAME.snapshot holds the
+ * whole store, written when the journal grows past twice the last
+ * snapshot (at least JOURNAL_COMPACT_MIN), after which the journal starts
+ * empty.  Records are last-writer-wins, so replaying a snapshot and a
+ * journal that overlap gives the same store in any order: every crash
+ * point of a compaction is safe.
+ *
+ * Writes are buffered for one loop iteration at most (journal_flush()
+ * from the node's ev_prepare); the buffer is capped.  A disk error is
+ * logged and the node serves on from memory; see README "Durability". */
+#ifndef HERD_JOURNAL_H
+#define HERD_JOURNAL_H
+
+#include <stddef.h>
+
+#include "common/config.h"
+#include "store.h"
+
+#define JOURNAL_COMPACT_MIN (4u * 1024 * 1024)
+
+struct journal;
+
+/* Load data_dir/NAME.snapshot then NAME.journal into s (which must be
+ * empty), cutting a torn journal tail and setting a corrupt snapshot
+ * aside, then open the journal for appending.  NULL with a message in err
+ * when the files cannot be opened or read at all. */
+struct journal *journal_open(const char *dir, const char *name,
+                             enum fsync_mode mode, struct store *s,
+                             char *err, size_t errlen);
+
+/* Record an applied update (the stored AT line, no "\n"). */
+void journal_append(struct journal *j, const char *line, size_t len);
+
+/* Write what was appended since the last call; with fsync = always, also
+ * fsync it.  Called once per loop iteration, before the loop sleeps. */
+void journal_flush(struct journal *j);
+
+/* True when fsync = always and an appended update is not yet on disk:
+ * a reply that acknowledges it must wait for journal_flush(). */
+int journal_unsynced(const struct journal *j);
+
+/* Once a second: fsync (everysec), retry after a disk error, and compact
+ * into a snapshot when the journal has grown enough. */
+void journal_tick(struct journal *j, struct store *s);
+
+/* Write, fsync and close (a clean stop).  NULL is fine. */
+void journal_close(struct journal *j);
+
+#endif
