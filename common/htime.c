@@ -79,8 +79,30 @@ size_t htime_format_diff(struct htime later, struct htime earlier,
         nsec += 1000000000;
         sec -= 1;
     }
-    n = snprintf(buf, cap, "%c%lld.%09ld", sign, (long long)sec, (long)nsec);
-    return n < 0 ? 0 : (size_t)n;
+    /* By hand, not snprintf: this runs for every IAMAT. */
+    char digits[24];
+    size_t nd = 0, len;
+    uint64_t s = (uint64_t)sec;
+
+    do {
+        digits[nd++] = (char)('0' + s % 10);
+        s /= 10;
+    } while (s > 0);
+    len = 1 + nd + 1 + 9;
+    if (len + 1 > cap) {
+        n = snprintf(buf, cap, "%c%lld.%09ld", sign, (long long)sec, (long)nsec);
+        return n < 0 ? 0 : (size_t)n;
+    }
+    buf[0] = sign;
+    for (size_t k = 0; k < nd; k++)
+        buf[1 + k] = digits[nd - 1 - k];
+    buf[1 + nd] = '.';
+    for (int k = 8; k >= 0; k--) {
+        buf[2 + nd + (size_t)k] = (char)('0' + nsec % 10);
+        nsec /= 10;
+    }
+    buf[len] = '\0';
+    return len;
 }
 
 size_t htime_format_utc(struct htime t, char *buf, size_t cap)

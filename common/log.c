@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,38 @@ static const char *level_word(enum log_level level)
     return "";
 }
 
+/* "2026-11-28T16:45:14.387549Z NAME: " into out (room for 128 bytes).
+ * The date part is formatted once per second, not once per line. */
+static size_t line_header(char *out)
+{
+    static int64_t cached_sec = -1;
+    static char cached[24];     /* "2026-11-28T16:45:14." */
+    struct htime now = htime_now();
+    int32_t usec = now.nsec / 1000;
+    size_t n, name_len = strlen(lg.name);
+
+    if (now.sec != cached_sec) {
+        htime_format_utc(now, cached, sizeof cached);   /* cut after '.' */
+        cached_sec = now.sec;
+    }
+    memcpy(out, cached, 20);
+    n = 20;
+    for (int i = 5; i >= 0; i--) {
+        out[n + (size_t)i] = (char)('0' + usec % 10);
+        usec /= 10;
+    }
+    n += 6;
+    out[n++] = 'Z';
+    out[n++] = ' ';
+    if (name_len > 80)
+        name_len = 80;
+    memcpy(out + n, lg.name, name_len);
+    n += name_len;
+    out[n++] = ':';
+    out[n++] = ' ';
+    return n;
+}
+
 static void vlog(enum log_level level, const char *label, const char *fmt,
                  va_list ap)
 {
@@ -144,9 +177,9 @@ static void vlog(enum log_level level, const char *label, const char *fmt,
     size_t n;
     int m;
 
-    n = htime_format_utc(htime_now(), line, sizeof line);
-    m = snprintf(line + n, sizeof line - n, " %s: %s%s", lg.name,
-                 level_word(level), label ? label : "");
+    n = line_header(line);
+    m = snprintf(line + n, sizeof line - n, "%s%s", level_word(level),
+                 label ? label : "");
     if (m > 0)
         n += (size_t)m < sizeof line - n ? (size_t)m : sizeof line - n - 1;
     m = vsnprintf(line + n, sizeof line - n, fmt, ap);
@@ -169,51 +202,57 @@ void log_msg(enum log_level level, const char *fmt, ...)
         log_flush();
 }
 
-static void vlog_wrap(const char *label, const char *fmt, ...)
+/* Bytes a log line shows as they are: printable ASCII but the backslash. */
+static int plain(unsigned char c)
 {
-    va_list ap;
-
-    va_start(ap, fmt);
-    vlog(LOG_INFO, label, fmt, ap);
-    va_end(ap);
+    return c >= 0x20 && c < 0x7f && c != '\\';
 }
 
 size_t log_escape(const char *p, size_t len, char *buf, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
+    size_t o = 0, i = 0;
 
     if (cap == 0)
         return 0;
-    for (size_t i = 0; i < len; i++) {
+    while (i < len) {
         unsigned char c = (unsigned char)p[i];
         char tmp[4];
         size_t k = 0;
 
-        if (c == '\\') {
+        if (plain(c)) {
+            /* Copy a whole run of printable bytes at once. */
+            size_t run = i + 1;
+            while (run < len && plain((unsigned char)p[run]))
+                run++;
+            if (run - i > cap - 1 - o)
+                run = i + (cap - 1 - o);
+            memcpy(buf + o, p + i, run - i);
+            o += run - i;
+            if (run < len && o == cap - 1)
+                break;
+            i = run;
+            continue;
+        }
+        tmp[k++] = '\\';
+        if (c == '\\')
             tmp[k++] = '\\';
-            tmp[k++] = '\\';
-        } else if (c == '\n') {
-            tmp[k++] = '\\';
+        else if (c == '\n')
             tmp[k++] = 'n';
-        } else if (c == '\r') {
-            tmp[k++] = '\\';
+        else if (c == '\r')
             tmp[k++] = 'r';
-        } else if (c == '\t') {
-            tmp[k++] = '\\';
+        else if (c == '\t')
             tmp[k++] = 't';
-        } else if (c < 0x20 || c >= 0x7f) {
-            tmp[k++] = '\\';
+        else {
             tmp[k++] = 'x';
             tmp[k++] = hex[c >> 4];
             tmp[k++] = hex[c & 15];
-        } else {
-            tmp[k++] = (char)c;
         }
         if (o + k + 1 > cap)
             break;
         memcpy(buf + o, tmp, k);
         o += k;
+        i++;
     }
     buf[o] = '\0';
     return o;
@@ -221,16 +260,22 @@ size_t log_escape(const char *p, size_t len, char *buf, size_t cap)
 
 void log_bytes(const char *label, const char *p, size_t len, size_t limit)
 {
-    char esc[4 * 1024 + 1];
-    size_t shown = len < limit ? len : limit;
+    /* header + label + 4 bytes per escaped byte + the size note */
+    char line[128 + 256 + 4 * 2048 + 64];
+    size_t shown = len < limit ? len : limit, n, label_len = strlen(label);
 
-    if (shown > 1024)
-        shown = 1024;
-    log_escape(p, shown, esc, sizeof esc);
+    if (shown > 2048)
+        shown = 2048;
+    if (label_len > 256)
+        label_len = 256;
+    n = line_header(line);
+    memcpy(line + n, label, label_len);
+    n += label_len;
+    n += log_escape(p, shown, line + n, sizeof line - n - 64);
     if (shown < len)
-        vlog_wrap(label, "%s... (%zu bytes)", esc, len);
-    else
-        vlog_wrap(label, "%s", esc);
+        n += (size_t)snprintf(line + n, 64, "... (%zu bytes)", len);
+    line[n++] = '\n';
+    append(line, n);
 }
 
 void log_close(void)

@@ -14,8 +14,6 @@ struct proto_span {
 
 struct proto_location {
     double lat, lon;            /* for the places query, not for equality */
-    /* "LAT,LNG" without '+' signs, as Google's location parameter wants. */
-    char query[64];
 };
 
 struct proto_iamat {

@@ -104,7 +104,6 @@ static void check_example_iamat(const struct proto_request *r)
     assert_int_equal(a->client_time.nsec, 959498503);
     assert_float_equal(a->where.lat, 34.068930, 1e-9);
     assert_float_equal(a->where.lon, -118.445127, 1e-9);
-    assert_string_equal(a->where.query, "34.0689300,-118.4451270");
 }
 
 static void check_example_whatsat(const struct proto_request *r)
@@ -451,21 +450,25 @@ static void test_location_length(void **state)
     assert_int_equal(proto_parse_location(s, PROTO_LOCATION_MAX + 1, &loc), -1);
 }
 
-static void test_location_query(void **state)
+static void test_location_values(void **state)
 {
     struct proto_location loc;
 
     (void)state;
     assert_int_equal(proto_parse_location(LIT("+34.068930-118.445127"), &loc),
                      0);
-    assert_string_equal(loc.query, "34.0689300,-118.4451270");
+    assert_float_equal(loc.lat, 34.06893, 1e-9);
+    assert_float_equal(loc.lon, -118.445127, 1e-9);
     assert_int_equal(proto_parse_location(LIT("-90+180"), &loc), 0);
-    assert_string_equal(loc.query, "-90.0000000,180.0000000");
+    assert_float_equal(loc.lat, -90, 1e-9);
+    assert_float_equal(loc.lon, 180, 1e-9);
     assert_int_equal(proto_parse_location(LIT("+1.5-0.25"), &loc), 0);
-    assert_string_equal(loc.query, "1.5000000,-0.2500000");
+    assert_float_equal(loc.lat, 1.5, 1e-9);
+    assert_float_equal(loc.lon, -0.25, 1e-9);
     /* Only len bytes are read. */
     assert_int_equal(proto_parse_location("+1+2+3", 4, &loc), 0);
-    assert_string_equal(loc.query, "1.0000000,2.0000000");
+    assert_float_equal(loc.lat, 1, 1e-9);
+    assert_float_equal(loc.lon, 2, 1e-9);
 }
 
 /* ---- WHATSAT radius and bound ------------------------------------------ */
@@ -734,7 +737,6 @@ static void test_parse_at(void **state)
     assert_int_equal(at.client_time.nsec, 959498503);
     assert_float_equal(at.where.lat, 34.068930, 1e-9);
     assert_float_equal(at.where.lon, -118.445127, 1e-9);
-    assert_string_equal(at.where.query, "34.0689300,-118.4451270");
 
     assert_int_equal(proto_parse_at(LIT("AT S -12.000000000 x\0y +0+0 5"), &at),
                      0);
@@ -863,7 +865,7 @@ int main(void)
         cmocka_unit_test(test_location_bounds),
         cmocka_unit_test(test_location_syntax),
         cmocka_unit_test(test_location_length),
-        cmocka_unit_test(test_location_query),
+        cmocka_unit_test(test_location_values),
         cmocka_unit_test(test_radius_ok),
         cmocka_unit_test(test_radius_bad),
         cmocka_unit_test(test_radius_metres_cap),
