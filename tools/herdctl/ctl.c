@@ -192,11 +192,15 @@ void ctl_check_perms(struct ctl *c)
     char *secret = config_run_path(&c->cfg, "herd.secret");
 
     /* herd.ini holds no secret (the API key comes from the environment),
-     * but whoever can write it can point the herd anywhere. */
+     * but it maps every port and path of the herd, and whoever can write
+     * it can point the herd anywhere. */
     if (stat(c->config_path, &st) == 0 && (st.st_mode & 022))
         fprintf(stderr, "herdctl: warning: %s is writable by %s (chmod "
                 "go-w %s)\n", c->config_path,
                 (st.st_mode & 002) ? "others" : "its group", c->config_path);
+    else if (stat(c->config_path, &st) == 0 && (st.st_mode & 004))
+        fprintf(stderr, "herdctl: warning: %s is readable by others "
+                "(chmod o-r %s)\n", c->config_path, c->config_path);
     if (secret && stat(secret, &st) == 0 && (st.st_mode & 077))
         fprintf(stderr, "herdctl: warning: %s is open to %s; anyone who "
                 "reads it can join the herd (chmod 600 %s)\n", secret,
