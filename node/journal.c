@@ -100,6 +100,9 @@ static void disk_error(struct journal *j, const char *what, int err)
     time_t now = time(NULL);
 
     j->errors++;
+    if (!j->failing)
+        fprintf(stderr, "herd-node: error: journal: cannot %s %s: %s\n", what,
+                j->path, strerror(err));
     if (!j->failing || now - j->last_error_log >= ERROR_REPEAT_S) {
         log_msg(LOG_ERROR, "journal: cannot %s %s: %s (%lu errors); serving on "
                 "from memory, updates are not durable until the disk recovers",

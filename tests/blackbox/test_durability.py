@@ -396,3 +396,53 @@ def test_truncated_snapshot_set_aside(procs, tmp_path):
     assert re.search(r"snapshot \S+ is corrupt \(a record runs into the "
                      r"trailer \(truncated\?\)\)", h.log("Hill"))
     assert glob.glob(snap + ".corrupt-*")
+
+
+# --- a disk that fills up --------------------------------------------------------
+
+def test_disk_full_keeps_serving_then_recovers(procs, tmp_path):
+    """data_dir on a tiny tmpfs (needs root; skipped otherwise): the node
+    answers every request while the disk is full, says so in its log, and
+    once there is room again writes a snapshot of everything it holds."""
+    import subprocess
+    import time
+    import pytest
+    mnt = os.path.join(str(tmp_path), "data")
+    os.makedirs(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", mnt],
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("cannot mount a tmpfs (not root?)")
+    try:
+        h = Herd(procs, tmp_path, topology={"Hill": []},
+                 herd={"fsync": "always"})
+        h.start("Hill")
+        # 4.5 MB: more than the disk takes, and more than the journal's
+        # 4 MiB buffer keeps while the disk refuses it.
+        acks = send_updates(h, "Hill", big_updates(40, n=60), batch=32)
+        want = newest(acks)
+        assert len(acks) == 2400         # every one answered
+        assert_holds(h, "Hill", want)    # and held in memory
+        wait_for(lambda: "error: journal: cannot write" in h.log("Hill"),
+                 what="the disk error in the log")
+        log = h.log("Hill")
+        assert "No space left on device" in log
+        assert re.search(r"error: journal: dropped \d+ buffered bytes; a "
+                         r"snapshot is written when the disk recovers", log)
+        assert h.procs["Hill"].poll() is None
+        # Room again: the journal is written, and a snapshot covers what
+        # missed it.
+        subprocess.run(["mount", "-o", "remount,size=16m", mnt], check=True)
+        wait_for(lambda: "is writable again" in h.log("Hill"), what="recovery")
+        wait_for(lambda: re.search(r"journal: compacted 60 records",
+                                   h.log("Hill")), what="a snapshot")
+        more = send_updates(h, "Hill", [("after-full", "+1+1", "1900000000.5")])
+        time.sleep(0.1)
+        kill9(h, ["Hill"])
+        h.start("Hill")
+        want.update(newest(more))
+        assert_holds(h, "Hill", want)
+    finally:
+        h_proc = getattr(locals().get("h"), "procs", {})
+        for name in list(h_proc):
+            h.stop(name, sig=signal.SIGKILL)
+        subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
