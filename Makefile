@@ -48,7 +48,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all build deps test unit blackbox start stop bench fuzz clean places-data
+.PHONY: all build deps test unit blackbox start stop bench fuzz chaos clean places-data
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -105,6 +105,13 @@ unit: $(UNIT_BINS)
 # Black-box tests run the sanitizer build of every binary.
 blackbox:
 	HERD_BIN=$(CURDIR)/build/asan/bin $(PYTEST) -q tests/blackbox $(PYTEST_ARGS)
+
+# The chaos suite's long form (the short one runs in make test): a
+# supervised herd of the release build under load, nodes killed, stopped
+# and cut apart; nothing acknowledged may be lost.  CHAOS_ARGS adds options
+# (tests/chaos/chaos.py --help).
+chaos: build
+	/usr/bin/python3 tests/chaos/chaos.py $(CHAOS_ARGS)
 
 start: all
 	bin/herdctl -c herd.ini start
