@@ -83,6 +83,98 @@ static struct child *find(struct sup *s, const char *name)
     return NULL;
 }
 
+/* The "links" of run_dir/NAME.status into arr, if the file is pid's. */
+static void read_links(struct sup *s, const char *name, pid_t pid, cJSON *arr)
+{
+    char *base = config_run_path(&s->cfg, name);
+    char path[4096], text[65536];
+    int fd;
+
+    if (!base)
+        return;
+    snprintf(path, sizeof path, "%s.status", base);
+    free(base);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    text[n] = '\0';
+    cJSON *j = cJSON_Parse(text);
+    cJSON *jp = cJSON_GetObjectItemCaseSensitive(j, "pid");
+    cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "links");
+    if (cJSON_IsNumber(jp) && (pid_t)jp->valuedouble == pid &&
+        cJSON_IsArray(l)) {
+        cJSON *e;
+        cJSON_ArrayForEach(e, l)
+            cJSON_AddItemToArray(arr, cJSON_Duplicate(e, 1));
+    }
+    cJSON_Delete(j);
+}
+
+/* A node of herd.ini that runs on another host: a row with state
+ * "remote" and, in "links_here", what each of our nodes linked to it
+ * says about that link ("up", "down", ...; "stopped" when our node does
+ * not run).  links_up/links_total count those links. */
+static void add_remote_rows(struct sup *s, cJSON *nodes)
+{
+    for (size_t i = 0; i < s->cfg.n_nodes; i++) {
+        const struct node_conf *n = &s->cfg.nodes[i];
+        struct child *c = find(s, n->name);
+        int up = 0, total = 0;
+
+        if (c)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", n->name);
+        cJSON_AddStringToObject(o, "state", "remote");
+        cJSON_AddNullToObject(o, "pid");
+        cJSON_AddStringToObject(o, "host", n->host);
+        cJSON_AddNumberToObject(o, "port", n->port);
+        cJSON_AddNumberToObject(o, "uptime_s", 0);
+        cJSON_AddNumberToObject(o, "restarts", 0);
+        cJSON_AddNullToObject(o, "last_exit");
+        cJSON *nb = cJSON_AddArrayToObject(o, "neighbors");
+        cJSON *here = cJSON_CreateArray();
+        for (size_t k = 0; k < n->n_neighbors; k++) {
+            const char *peer = s->cfg.nodes[n->neighbors[k]].name;
+            struct child *pc = find(s, peer);
+            cJSON_AddItemToArray(nb, cJSON_CreateString(peer));
+            if (!pc)
+                continue;       /* remote to remote: not ours to see */
+            const char *state = "stopped";
+            cJSON *links = cJSON_CreateArray(), *e;
+            if (pc->pid && pc->state != CHILD_STOPPING) {
+                state = "unknown";
+                read_links(s, pc->name, pc->pid, links);
+                cJSON_ArrayForEach(e, links) {
+                    cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "peer");
+                    cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "state");
+                    if (cJSON_IsString(p) && cJSON_IsString(st) &&
+                        strcmp(p->valuestring, n->name) == 0)
+                        state = st->valuestring;
+                }
+            }
+            cJSON *one = cJSON_CreateObject();
+            cJSON_AddStringToObject(one, "from", peer);
+            cJSON_AddStringToObject(one, "state", state);
+            cJSON_AddItemToArray(here, one);
+            total++;
+            up += strcmp(state, "up") == 0;
+            cJSON_Delete(links);
+        }
+        cJSON_AddNumberToObject(o, "links_up", up);
+        cJSON_AddNumberToObject(o, "links_total", total);
+        cJSON_AddNullToObject(o, "clients");
+        cJSON_AddStringToObject(o, "want", "elsewhere");
+        cJSON_AddNullToObject(o, "reason");
+        cJSON_AddItemToObject(o, "links_here", here);
+        cJSON_AddItemToArray(nodes, o);
+    }
+}
+
 static cJSON *status_json(struct sup *s)
 {
     cJSON *r = cJSON_CreateObject(), *herd, *nodes;
@@ -94,6 +186,10 @@ static cJSON *status_json(struct sup *s)
     cJSON_AddNumberToObject(herd, "started", (long long)s->started);
     cJSON_AddStringToObject(herd, "log_dir", s->cfg.log_dir);
     cJSON_AddStringToObject(herd, "run_dir", s->cfg.run_dir);
+    if (s->only_host)
+        cJSON_AddStringToObject(herd, "host", s->only_host);
+    else
+        cJSON_AddNullToObject(herd, "host");
     cJSON_AddStringToObject(herd, "places_provider",
                             config_provider_name(s->cfg.provider));
     cJSON_AddBoolToObject(herd, "stopping", s->shutting_down);
@@ -114,33 +210,11 @@ static cJSON *status_json(struct sup *s)
         }
         /* Per-link state, as the node itself last wrote it. */
         cJSON *links = cJSON_AddArrayToObject(o, "links");
-        char *base = config_run_path(&s->cfg, c->name);
-        if (base && c->pid) {
-            char path[4096], text[65536];
-            snprintf(path, sizeof path, "%s.status", base);
-            int fd = open(path, O_RDONLY | O_CLOEXEC);
-            if (fd >= 0) {
-                ssize_t n = read(fd, text, sizeof text - 1);
-                close(fd);
-                if (n > 0) {
-                    text[n] = '\0';
-                    cJSON *j = cJSON_Parse(text);
-                    cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
-                    cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "links");
-                    if (cJSON_IsNumber(pid) &&
-                        (pid_t)pid->valuedouble == c->pid && cJSON_IsArray(l)) {
-                        cJSON *e;
-                        cJSON_ArrayForEach(e, l)
-                            cJSON_AddItemToArray(links,
-                                                 cJSON_Duplicate(e, 1));
-                    }
-                    cJSON_Delete(j);
-                }
-            }
-        }
-        free(base);
+        if (c->pid)
+            read_links(s, c->name, c->pid, links);
         cJSON_AddItemToArray(nodes, o);
     }
+    add_remote_rows(s, nodes);
     return r;
 }
 
@@ -168,6 +242,14 @@ static cJSON *dispatch(struct sup *s, char *line)
         return reply_error(4, "the herd is stopping%s", "");
     if (arg) {
         c = find(s, arg);
+        int i = c ? -1 : config_find_node(&s->cfg, arg);
+        if (!c && i >= 0) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s runs on host %s, not on this "
+                     "machine; ask the herdctl there", arg,
+                     s->cfg.nodes[i].host);
+            return reply_error(4, "%s", msg);
+        }
         if (!c)
             return reply_error(4, "no node named '%s' in this herd", arg);
     }

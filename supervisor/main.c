@@ -5,13 +5,10 @@
  *
  * Exit codes: 0 stopped cleanly, 100 usage or herd.ini error, 111 system
  * failure (including "already running"). */
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +23,7 @@
 #include "child.h"
 #include "common/log.h"
 #include "control.h"
+#include "hosts.h"
 #include "procs.h"
 #include "sup.h"
 
@@ -200,41 +198,39 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     log_flush();
 }
 
-/* Is this node's host this machine?  No host= means 127.0.0.1. */
-static int host_is_local(const struct node_conf *n)
+int *sup_nodes_here(const struct sup *s, const struct herd_config *cfg,
+                    size_t *count)
 {
-    struct in_addr a4;
-    struct in6_addr a6;
-    struct ifaddrs *ifs, *i;
-    int local = 0;
+    int *here = calloc(cfg->n_nodes + 1, sizeof *here);
 
-    if (!n->host_set || strcmp(n->host, "localhost") == 0)
-        return 1;
-    if (inet_pton(AF_INET, n->host, &a4) == 1) {
-        if ((ntohl(a4.s_addr) >> 24) == 127 || a4.s_addr == INADDR_ANY)
-            return 1;
-    } else if (inet_pton(AF_INET6, n->host, &a6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6))
-            return 1;
-    } else {
-        return 0;               /* a name: not resolved here */
-    }
-    if (getifaddrs(&ifs) < 0)
-        return 1;
-    for (i = ifs; i && !local; i = i->ifa_next) {
-        if (!i->ifa_addr)
+    *count = here ? hosts_select(cfg, s->only_host, here) : 0;
+    return here;
+}
+
+int sup_wants_places(const struct herd_config *cfg, size_t nodes_here)
+{
+    return cfg->provider == PLACES_LOCAL && nodes_here > 0;
+}
+
+/* "a, b, c": the distinct hosts of herd.ini, for an error message. */
+static void list_hosts(const struct herd_config *cfg, char *buf, size_t cap)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < cfg->n_nodes; i++) {
+        size_t k;
+        for (k = 0; k < i; k++)
+            if (strcmp(cfg->nodes[k].host, cfg->nodes[i].host) == 0)
+                break;
+        if (k < i)
             continue;
-        if (i->ifa_addr->sa_family == AF_INET &&
-            inet_pton(AF_INET, n->host, &a4) == 1)
-            local = memcmp(&((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr,
-                           &a4, sizeof a4) == 0;
-        else if (i->ifa_addr->sa_family == AF_INET6 &&
-                 inet_pton(AF_INET6, n->host, &a6) == 1)
-            local = memcmp(&((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr,
-                           &a6, sizeof a6) == 0;
+        int m = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
+                         cfg->nodes[i].host);
+        if (m < 0 || (size_t)m >= cap - used)
+            break;
+        used += (size_t)m;
     }
-    freeifaddrs(ifs);
-    return local;
 }
 
 static char *sibling(const char *self_dir, const char *env, const char *name)
@@ -266,9 +262,13 @@ static void mkdir_p(const char *path, mode_t mode)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: herd-supervisor -c herd.ini [--notify-fd N]\n"
-            "Runs every node of herd.ini in the foreground; herdctl is the "
-            "usual way to start it.\n"
+            "usage: herd-supervisor -c herd.ini [--host ADDR] [--notify-fd N]\n"
+            "Runs the nodes of herd.ini that belong on this machine in the "
+            "foreground:\nwith --host, those whose host is ADDR; without, "
+            "those whose host is one of\nthis machine's addresses (every "
+            "node when none sets host=).  The places\nemulator runs here "
+            "when the provider is local and any node does.  herdctl\nis "
+            "the usual way to start it.\n"
             "exit codes: 0 stopped cleanly, 100 usage or herd.ini error, "
             "111 system failure\n");
     exit(100);
@@ -287,6 +287,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
             config = argv[++i];
+        else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc && argv[i + 1][0])
+            s->only_host = argv[++i];
         else if (strcmp(argv[i], "--notify-fd") == 0 && i + 1 < argc)
             s->notify_fd = atoi(argv[++i]);
         else
@@ -308,6 +310,21 @@ int main(int argc, char **argv)
         die(s, 100, "%s%s", msg == err ? "" : config, msg);
     }
     s->config_path = strdup(real);
+    size_t n_here;
+    int *here = sup_nodes_here(s, &s->cfg, &n_here);
+    if (!here)
+        die(s, 111, "out of memory");
+    if (n_here == 0) {
+        char hosts[1024];
+        list_hosts(&s->cfg, hosts, sizeof hosts);
+        free(here);
+        if (s->only_host)
+            die(s, 100, "%s: no node has host %s (its hosts: %s)", config,
+                s->only_host, hosts);
+        die(s, 100, "%s: no node is on this machine (its hosts: %s; none is "
+            "an address of this machine); --host ADDR picks one", config,
+            hosts);
+    }
     s->pid = getpid();
     s->started = (double)time(NULL);
 
@@ -352,8 +369,9 @@ int main(int argc, char **argv)
         die(s, 111, "a supervisor already runs for %s (pid %s)",
             s->cfg.run_dir, pid);
     }
-    log_msg(LOG_INFO, "starting, pid %d, config %s", (int)s->pid,
-            s->config_path);
+    log_msg(LOG_INFO, "starting, pid %d, config %s%s%s", (int)s->pid,
+            s->config_path, s->only_host ? ", host " : "",
+            s->only_host ? s->only_host : "");
 
     /* Children a killed supervisor left behind (say a node that was
      * stopped with SIGSTOP and so missed its death signal). */
@@ -384,7 +402,7 @@ int main(int argc, char **argv)
         die(s, 111, "cannot write %s: %s", s->pid_path, strerror(errno));
 
     struct child **tail = &s->children;
-    if (s->cfg.provider == PLACES_LOCAL) {
+    if (sup_wants_places(&s->cfg, n_here)) {
         *tail = child_new(s, CHILD_PLACES, "places", "127.0.0.1",
                           s->cfg.places_port);
         if (*tail)
@@ -392,15 +410,16 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < s->cfg.n_nodes; i++) {
         const struct node_conf *nc = &s->cfg.nodes[i];
-        if (!host_is_local(nc)) {
-            log_msg(LOG_INFO, "%s: on host %s, not this machine; not started "
-                    "here", nc->name, nc->host);
+        if (!here[i]) {
+            log_msg(LOG_INFO, "%s: on host %s, not this machine's; not "
+                    "started here", nc->name, nc->host);
             continue;
         }
         *tail = child_new(s, CHILD_NODE, nc->name, nc->host, nc->port);
         if (*tail)
             tail = &(*tail)->next;
     }
+    free(here);
     for (struct child *c = s->children; c; c = c->next)
         child_start(c);
     notify(s, "READY %d\n", (int)s->pid);

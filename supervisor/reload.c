@@ -138,9 +138,19 @@ cJSON *sup_reload(struct sup *s, int dry)
     notes = cJSON_AddArrayToObject(r, "notes");
     note_restart_only(&s->cfg, &next, notes);
 
+    /* Which nodes belong here now (a node whose host changed may have
+     * come to this machine or left it). */
+    size_t n_here;
+    int *here = sup_nodes_here(s, &next, &n_here);
+    if (!here) {
+        config_free(&next);
+        cJSON_Delete(r);
+        return refuse(111, "out of memory");
+    }
+
     /* The places emulator. */
     struct child *pc = find_child(s, CHILD_PLACES, NULL);
-    int want_places = next.provider == PLACES_LOCAL;
+    int want_places = sup_wants_places(&next, n_here);
     enum { PL_NONE, PL_ADD, PL_REMOVE, PL_RESTART } pl = PL_NONE;
     if (want_places && !pc) {
         pl = PL_ADD;
@@ -148,7 +158,10 @@ cJSON *sup_reload(struct sup *s, int dry)
         add_change(changes, "+", "places", "start", detail);
     } else if (!want_places && pc) {
         pl = PL_REMOVE;
-        add_change(changes, "-", "places", "stop", "provider is no longer local");
+        add_change(changes, "-", "places", "stop",
+                   next.provider == PLACES_LOCAL
+                       ? "no node of this machine is left"
+                       : "provider is no longer local");
     } else if (pc && pc->port != next.places_port) {
         pl = PL_RESTART;
         snprintf(detail, sizeof detail, "port %d -> %d", pc->port,
@@ -162,7 +175,16 @@ cJSON *sup_reload(struct sup *s, int dry)
         int o = config_find_node(&s->cfg, n->name);
         const char *moved;
 
-        if (o < 0) {
+        struct child *have = find_child(s, CHILD_NODE, n->name);
+
+        if (!here[i]) {
+            if (have) {
+                snprintf(detail, sizeof detail, "moved to host %s", n->host);
+                add_change(changes, "-", n->name, "stop", detail);
+            }
+            continue;
+        }
+        if (o < 0 || !have) {
             neighbor_text(&next, (int)i, a, sizeof a);
             snprintf(detail, sizeof detail, "%s:%d, neighbours: %s", n->host,
                      n->port, a[0] ? a : "none");
@@ -187,10 +209,11 @@ cJSON *sup_reload(struct sup *s, int dry)
             add_change(changes, "~", n->name, "relink", detail);
         }
     }
-    for (size_t i = 0; i < s->cfg.n_nodes; i++)
-        if (config_find_node(&next, s->cfg.nodes[i].name) < 0)
-            add_change(changes, "-", s->cfg.nodes[i].name, "stop",
-                       "removed from herd.ini");
+    for (struct child *c = s->children; c; c = c->next)
+        if (c->kind == CHILD_NODE && !c->removed &&
+            config_find_node(&next, c->name) < 0)
+            add_change(changes, "-", c->name, "stop", "removed from herd.ini");
+    free(here);
 
     if (dry) {
         config_free(&next);
@@ -258,7 +281,7 @@ cJSON *sup_reload(struct sup *s, int dry)
             struct child *c = find_child(s, CHILD_NODE, name);
             if (!c)
                 continue;
-            child_note(c, "reload: removed from herd.ini; stopping");
+            child_note(c, "reload: %s; stopping", what);
             c->removed = 1;
             child_stop(c);
         } else if (strcmp(action, "restart") == 0) {

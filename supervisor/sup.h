@@ -14,6 +14,7 @@ struct child;
 struct sup {
     struct ev_loop *loop;
     char *config_path;          /* absolute */
+    char *only_host;            /* --host ADDR, or NULL: this machine's */
     struct herd_config cfg;     /* the configuration in force */
     char *node_bin;             /* herd-node next to this binary */
     char *places_bin;           /* herd-places next to this binary */
@@ -42,6 +43,14 @@ void sup_check_done(struct sup *s);
 /* Re-read herd.ini and apply it (dry = only describe).  Returns a cJSON
  * object {"ok":..,"changes":[..]} for the control reply (caller frees). */
 struct cJSON *sup_reload(struct sup *s, int dry);
+
+/* Which nodes of cfg this supervisor runs (hosts_select with its
+ * --host), as a calloc'd array of n_nodes flags (caller frees); and
+ * whether the places emulator belongs here (provider local and at least
+ * one node here). */
+int *sup_nodes_here(const struct sup *s, const struct herd_config *cfg,
+                    size_t *count);
+int sup_wants_places(const struct herd_config *cfg, size_t nodes_here);
 
 /* Start, as a unit, the shutdown of every child. */
 void sup_shutdown(struct sup *s);

@@ -34,6 +34,8 @@ static int settled(cJSON *n)
     const char *st = str(n, "state");
     const char *want = str(n, "want");
 
+    if (strcmp(st, "remote") == 0)
+        return 1;               /* another machine's; not ours to wait for */
     if (strcmp(want, "down") == 0)
         return strcmp(st, "stopped") == 0;
     return strcmp(st, "running") == 0 || strcmp(st, "fatal") == 0 ||
@@ -83,7 +85,7 @@ static int report_nodes(cJSON *st, const char *const *names, size_t n_names)
         int wanted = names == NULL;
         for (size_t i = 0; i < n_names && !wanted; i++)
             wanted = strcmp(names[i], str(n, "name")) == 0;
-        if (!wanted)
+        if (!wanted || strcmp(str(n, "state"), "remote") == 0)
             continue;
         total++;
         if (strcmp(str(n, "state"), "running") == 0) {
@@ -105,13 +107,17 @@ static int report_nodes(cJSON *st, const char *const *names, size_t n_names)
     return running == total ? EX_OK : EX_NOTALL;
 }
 
-static int count_running(cJSON *st, int *total)
+static int count_running(cJSON *st, int *total, int *remote)
 {
     int running = 0;
     cJSON *n;
 
-    *total = 0;
+    *total = *remote = 0;
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes")) {
+        if (strcmp(str(n, "state"), "remote") == 0) {
+            (*remote)++;
+            continue;
+        }
         (*total)++;
         running += strcmp(str(n, "state"), "running") == 0;
     }
@@ -202,8 +208,12 @@ static pid_t spawn_supervisor(struct ctl *c, int daemon, int *code)
         }
         fcntl(p[1], F_SETFD, 0);
         snprintf(fdtext, sizeof fdtext, "%d", p[1]);
-        execl(bin, "herd-supervisor", "-c", config, "--notify-fd", fdtext,
-              (char *)NULL);
+        if (c->only_host)
+            execl(bin, "herd-supervisor", "-c", config, "--host", c->only_host,
+                  "--notify-fd", fdtext, (char *)NULL);
+        else
+            execl(bin, "herd-supervisor", "-c", config, "--notify-fd", fdtext,
+                  (char *)NULL);
         dprintf(p[1], "111 cannot run %s: %s\n", bin, strerror(errno));
         _exit(111);
     }
@@ -278,7 +288,7 @@ static int start_foreground(struct ctl *c)
 int cmd_start(struct ctl *c, const char *node, int foreground)
 {
     cJSON *st = NULL;
-    int rc, total;
+    int rc, total, remote;
     char cmd[128];
 
     ctl_check_perms(c);
@@ -325,6 +335,15 @@ int cmd_start(struct ctl *c, const char *node, int foreground)
         }
         printf("herd already running (supervisor pid %d)\n",
                cJSON_IsNumber(pid) ? (int)pid->valuedouble : 0);
+        cJSON *host = cJSON_GetObjectItem(herd, "host");
+        const char *running_host = cJSON_IsString(host) ? host->valuestring
+                                                        : NULL;
+        if (c->only_host && (!running_host ||
+                             strcmp(running_host, c->only_host) != 0))
+            fprintf(stderr, "herdctl: warning: it runs the nodes of %s%s, "
+                    "not --host %s; stop it first to change that\n",
+                    running_host ? "host " : "this machine",
+                    running_host ? running_host : "", c->only_host);
         cJSON_Delete(st);
         /* Bring back whatever was stopped or had failed. */
         if ((rc = ctl_request(c, "start", &st)))
@@ -347,8 +366,12 @@ int cmd_start(struct ctl *c, const char *node, int foreground)
         return EX_SYS;
     }
     rc = report_nodes(st, NULL, 0);
-    int running = count_running(st, &total);
-    printf("%d of %d nodes running\n", running, total);
+    int running = count_running(st, &total, &remote);
+    if (remote)
+        printf("%d of %d nodes running (%d more on other hosts)\n", running,
+               total, remote);
+    else
+        printf("%d of %d nodes running\n", running, total);
     cJSON_Delete(st);
     return rc;
 }

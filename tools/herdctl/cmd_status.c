@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "herdctl.h"
+#include "supervisor/hosts.h"
 
 static const char *str(cJSON *o, const char *key, const char *dflt)
 {
@@ -33,10 +34,15 @@ static void uptime(long s, char *buf, size_t cap)
 }
 
 /* The status the supervisor would give if nothing ran: every node of
- * herd.ini, stopped. */
+ * this machine stopped, the others remote. */
 static cJSON *offline_status(struct ctl *c)
 {
     cJSON *r = cJSON_CreateObject(), *herd, *nodes;
+    int *here = calloc(c->cfg.n_nodes + 1, sizeof *here);
+
+    if (here && hosts_select(&c->cfg, NULL, here) == 0)
+        for (size_t i = 0; i < c->cfg.n_nodes; i++)
+            here[i] = 1;        /* none here: show them all as ours */
 
     herd = cJSON_AddObjectToObject(r, "herd");
     cJSON_AddStringToObject(herd, "config", c->cfg.path);
@@ -46,7 +52,8 @@ static cJSON *offline_status(struct ctl *c)
         const struct node_conf *n = &c->cfg.nodes[i];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", n->name);
-        cJSON_AddStringToObject(o, "state", "stopped");
+        cJSON_AddStringToObject(o, "state",
+                                here && !here[i] ? "remote" : "stopped");
         cJSON_AddNullToObject(o, "pid");
         cJSON_AddStringToObject(o, "host", n->host);
         cJSON_AddNumberToObject(o, "port", n->port);
@@ -62,6 +69,7 @@ static cJSON *offline_status(struct ctl *c)
                 c->cfg.nodes[n->neighbors[k]].name));
         cJSON_AddItemToArray(nodes, o);
     }
+    free(here);
     return r;
 }
 
@@ -73,7 +81,8 @@ static void print_row(cJSON *n, int tty)
 
     if (tty)
         colour = strcmp(state, "running") == 0 ? "\033[32m"
-               : strcmp(state, "fatal") == 0 ? "\033[31m" : "\033[33m";
+               : strcmp(state, "fatal") == 0 ? "\033[31m"
+               : strcmp(state, "remote") == 0 ? "\033[36m" : "\033[33m";
     uptime(strcmp(state, "running") == 0 || strcmp(state, "starting") == 0
                ? num(n, "uptime_s") : -1, up, sizeof up);
     if (num(n, "links_total") >= 0)
@@ -93,6 +102,17 @@ static void print_row(cJSON *n, int tty)
            str(n, "name", "?"), colour, state, tty ? "\033[0m" : "", pid, up,
            num(n, "port"), num(n, "restarts") < 0 ? 0 : num(n, "restarts"),
            links, clients);
+    if (strcmp(state, "remote") == 0) {
+        /* Another machine runs it: say where, and how our nodes see it. */
+        cJSON *l, *here = cJSON_GetObjectItem(n, "links_here");
+        printf("    on host %s", str(n, "host", "?"));
+        int k = 0;
+        cJSON_ArrayForEach(l, here)
+            printf("%s%s %s", k++ ? ", " : "; links from here: ",
+                   str(l, "from", "?"), str(l, "state", "?"));
+        printf("\n");
+        return;
+    }
     cJSON *reason = cJSON_GetObjectItem(n, "reason");
     if (cJSON_IsString(reason))
         printf("    %s: %s\n", strcmp(state, "absent") == 0 ? "absent" : "why",
@@ -120,10 +140,17 @@ int cmd_status(struct ctl *c, const char *node, int json)
         cJSON_Delete(st);
         return EX_DOWN;
     }
+    /* Only this machine's nodes count; a remote node asked for by name
+     * counts as running when every link of ours to it is up. */
     int all = 1;
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes")) {
         if (node && strcmp(str(n, "name", ""), node) != 0)
             continue;
+        if (strcmp(str(n, "state", ""), "remote") == 0) {
+            if (node && num(n, "links_up") != num(n, "links_total"))
+                all = 0;
+            continue;
+        }
         if (strcmp(str(n, "state", ""), "running") != 0)
             all = 0;
     }
@@ -144,8 +171,10 @@ int cmd_status(struct ctl *c, const char *node, int json)
             printf("herd %s: not running (no supervisor answers at %s)\n",
                    c->cfg.path, c->sock_path);
         } else {
-            printf("herd %s: supervisor pid %ld%s\n", str(herd, "config", "?"),
-                   num(herd, "supervisor_pid"),
+            const char *host = str(herd, "host", NULL);
+            printf("herd %s: supervisor pid %ld%s%s%s\n",
+                   str(herd, "config", "?"), num(herd, "supervisor_pid"),
+                   host ? ", host " : "", host ? host : "",
                    cJSON_IsTrue(cJSON_GetObjectItem(herd, "stopping"))
                        ? ", stopping" : "");
         }
@@ -169,10 +198,18 @@ int cmd_status(struct ctl *c, const char *node, int json)
     return all ? EX_OK : EX_NOTALL;
 }
 
-/* What node a says about its link to b: "up", "down" or NULL. */
+/* What node a says about its link to b: "up", "down" or NULL.  For a
+ * remote a, what our node b says (we cannot see a's side). */
 static const char *link_state(cJSON *st, const char *a, const char *b)
 {
     cJSON *n = ctl_find_node(st, a), *l;
+
+    if (n && strcmp(str(n, "state", ""), "remote") == 0) {
+        cJSON_ArrayForEach(l, cJSON_GetObjectItem(n, "links_here"))
+            if (strcmp(str(l, "from", ""), b) == 0)
+                return str(l, "state", NULL);
+        return NULL;
+    }
 
     if (!n || strcmp(str(n, "state", ""), "running") != 0)
         return "down";
@@ -186,6 +223,12 @@ static int running(cJSON *st, const char *name)
 {
     cJSON *n = ctl_find_node(st, name);
     return n && strcmp(str(n, "state", ""), "running") == 0;
+}
+
+static int remote(cJSON *st, const char *name)
+{
+    cJSON *n = ctl_find_node(st, name);
+    return n && strcmp(str(n, "state", ""), "remote") == 0;
 }
 
 static void dot_string(const char *s)
@@ -215,7 +258,8 @@ int cmd_graph(struct ctl *c)
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes")) {
         const char *state = str(n, "state", "stopped");
         const char *colour = strcmp(state, "running") == 0 ? "darkgreen"
-                           : strcmp(state, "fatal") == 0 ? "red" : "gray";
+                           : strcmp(state, "fatal") == 0 ? "red"
+                           : strcmp(state, "remote") == 0 ? "blue" : "gray";
         char label[512];
         snprintf(label, sizeof label, "%s\\n%s:%ld\\n%s", str(n, "name", "?"),
                  str(n, "host", "?"), num(n, "port"), state);
@@ -231,12 +275,25 @@ int cmd_graph(struct ctl *c)
             if (strcmp(a, b) >= 0)
                 continue;       /* each edge once */
             const char *state = "unknown", *colour = "gray", *style = "dashed";
-            if (live) {
+            if (live && remote(st, a) && remote(st, b)) {
+                /* Neither end is ours: another machine's to tell. */
+            } else if (live) {
                 const char *sa = link_state(st, a, b);
                 const char *sb = link_state(st, b, a);
                 int ua = sa && strcmp(sa, "up") == 0;
                 int ub = sb && strcmp(sb, "up") == 0;
-                if (!running(st, a) || !running(st, b)) {
+                int ra = remote(st, a), rb = remote(st, b);
+                if (ra || rb) {
+                    /* One side is ours: its view is all we have. */
+                    if ((ra ? ua : ub) && running(st, ra ? b : a)) {
+                        state = "up";
+                        colour = "darkgreen";
+                        style = "solid";
+                    } else {
+                        state = "down";
+                        colour = "red";
+                    }
+                } else if (!running(st, a) || !running(st, b)) {
                     state = "down";     /* whatever a stale file says */
                     colour = "red";
                 } else if (ua && ub) {

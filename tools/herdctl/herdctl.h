@@ -22,6 +22,7 @@ struct ctl {
     struct herd_config cfg;
     char *sock_path;
     int tty;                    /* stdout is a terminal: colour */
+    const char *only_host;      /* --host ADDR, or NULL */
 };
 
 /* Send one command line to the supervisor; *reply gets its JSON.
@@ -54,6 +55,10 @@ int cmd_graph(struct ctl *c);
 int cmd_check(struct ctl *c);
 int cmd_send(struct ctl *c, const char *node, const char *line);
 int cmd_logs(struct ctl *c, const char *node, int follow, long lines);
+/* export systemd: unit files for this host's nodes into dir (NULL = the
+ * current directory); output is "journal" or "file". */
+int cmd_export(struct ctl *c, const char *what, const char *dir,
+               const char *output, const char *user);
 
 /* Follow every log of the herd (as `logs -f`) until stop_pid exits;
  * offsets as taken by logs_mark() before it started.  Frees the mark;

@@ -13,15 +13,21 @@ static void usage(FILE *out)
     fprintf(out,
 "usage: herdctl [-c herd.ini] COMMAND [ARGS]\n"
 "\n"
-"  start [NODE] [--foreground]  start the herd (daemonized; returns once the\n"
+"  start [NODE] [--foreground] [--host ADDR]\n"
+"                               start the herd (daemonized; returns once the\n"
 "                               nodes run) or one stopped node; --foreground\n"
-"                               shows every log line until Ctrl-C stops it\n"
+"                               shows every log line until Ctrl-C stops it.\n"
+"                               Only this machine's nodes start: those whose\n"
+"                               host is ADDR, or without --host one of its own\n"
+"                               addresses (every node when none sets host=)\n"
 "  stop [NODE]                  stop one node (it stays stopped until\n"
 "                               `start NODE`), or the whole herd and the\n"
 "                               supervisor, returning when all are gone\n"
 "  restart NODE                 stop and start one node\n"
 "  status [NODE] [--json]       per node: state, pid, uptime, port, restarts,\n"
-"                               links up/total, clients known\n"
+"                               links up/total, clients known; a node of\n"
+"                               another host is `remote`, with the state of\n"
+"                               our links to it\n"
 "  reload [--dry-run]           apply an edited herd.ini: + added nodes start,\n"
 "                               - removed ones stop, ~ a changed port/host\n"
 "                               restarts, ~ changed neighbours re-link in place\n"
@@ -31,12 +37,21 @@ static void usage(FILE *out)
 "  check                        validate herd.ini (like nginx -t)\n"
 "  graph                        the topology as Graphviz DOT, live link state\n"
 "  send NODE LINE...            send one request line, print the whole reply\n"
+"  export systemd [--host ADDR] [--dir DIR] [--output journal|file]\n"
+"                 [--user USER]\n"
+"                               write herd-node@.service, herd-places.service\n"
+"                               (provider local) and herd.target for this\n"
+"                               machine's nodes (or ADDR's) into DIR\n"
+"                               (default .); --output file sends the nodes'\n"
+"                               stdout/stderr to log_dir/NAME.log instead of\n"
+"                               the journal\n"
 "\n"
 "  -c FILE   herd.ini to use (default: $HERD_CONFIG, else ./herd.ini)\n"
 "\n"
 "exit codes:\n"
-"  0    ok (status: every node runs)\n"
-"  3    not every node runs (status, start, restart, reload), or send:\n"
+"  0    ok (status: every node of this machine runs)\n"
+"  3    not every node of this machine runs (status, start, restart,\n"
+"       reload), or send:\n"
 "       the node refused the connection\n"
 "  4    the supervisor is not running, or no such node\n"
 "  100  usage or herd.ini error\n"
@@ -99,6 +114,7 @@ int main(int argc, char **argv)
     struct ctl c;
     const char *command = NULL, *pos[2] = {NULL, NULL};
     int npos = 0, json = 0, follow = 0, foreground = 0, dry = 0;
+    const char *dir = NULL, *output = NULL, *user = NULL;
     long lines = 10;
     char err[2048], line[8192];
     int i, rc;
@@ -132,6 +148,18 @@ int main(int argc, char **argv)
             foreground = 1;
         } else if (strcmp(a, "--dry-run") == 0) {
             dry = 1;
+        } else if (strcmp(a, "--host") == 0 || strcmp(a, "--dir") == 0 ||
+                   strcmp(a, "--output") == 0 || strcmp(a, "--user") == 0) {
+            if (++i >= argc || !argv[i][0])
+                return bad_usage("%s needs a value", a);
+            if (strcmp(a, "--host") == 0)
+                c.only_host = argv[i];
+            else if (strcmp(a, "--dir") == 0)
+                dir = argv[i];
+            else if (strcmp(a, "--output") == 0)
+                output = argv[i];
+            else
+                user = argv[i];
         } else if (strcmp(a, "-n") == 0) {
             char *end;
             if (++i >= argc)
@@ -159,7 +187,8 @@ int main(int argc, char **argv)
         int min, max;           /* positional arguments */
     } cmds[] = {{"start", 0, 1}, {"stop", 0, 1}, {"restart", 1, 1},
                 {"status", 0, 1}, {"reload", 0, 0}, {"logs", 0, 1},
-                {"check", 0, 0}, {"graph", 0, 0}, {"send", 1, 1}};
+                {"check", 0, 0}, {"graph", 0, 0}, {"send", 1, 1},
+                {"export", 1, 1}};
     int known = -1;
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
         if (strcmp(command, cmds[k].name) == 0)
@@ -173,8 +202,15 @@ int main(int argc, char **argv)
     if ((json && strcmp(command, "status")) ||
         (follow && strcmp(command, "logs")) ||
         (foreground && strcmp(command, "start")) ||
-        (dry && strcmp(command, "reload")))
+        (dry && strcmp(command, "reload")) ||
+        (c.only_host && strcmp(command, "start") && strcmp(command, "export")) ||
+        ((dir || output || user) && strcmp(command, "export")) ||
+        (c.only_host && strcmp(command, "start") == 0 && pos[0]))
         return bad_usage("that option does not go with %s", command);
+    if (strcmp(command, "export") == 0 && strcmp(pos[0], "systemd") != 0)
+        return bad_usage("export knows only systemd, not '%s'", pos[0]);
+    if (output && strcmp(output, "journal") && strcmp(output, "file"))
+        return bad_usage("--output is journal or file, not '%s'", output);
 
     if (config_load(c.config_path, &c.cfg, err, sizeof err) < 0) {
         /* Looking at or stopping a running herd must not depend on the
@@ -215,6 +251,8 @@ loaded:
         rc = cmd_check(&c);
     else if (strcmp(command, "graph") == 0)
         rc = cmd_graph(&c);
+    else if (strcmp(command, "export") == 0)
+        rc = cmd_export(&c, pos[0], dir, output, user);
     else
         rc = cmd_send(&c, pos[0], line);
     free(c.sock_path);

@@ -1,0 +1,380 @@
+/* export systemd: hand this machine's part of the herd to systemd.
+ *
+ * Three files, for the nodes whose host is this machine (or --host):
+ *   herd-node@.service   a template, one instance per node (%i = name)
+ *   herd-places.service  the emulator, when the provider is local
+ *   herd.target          Wants= every instance of this host, and places
+ *
+ * The units do what herd-supervisor does: restart on failure with a
+ * short delay, give up after 5 failures in 60 s, never retry a usage or
+ * herd.ini error (exit 100), stop with SIGTERM and SIGKILL after
+ * stop_grace_s.  systemd >= 254 also grows the delay like the
+ * supervisor's backoff (RestartSteps=, RestartMaxDelaySec=); older ones
+ * do not know those keys, so they are written only where systemctl
+ * --version says they work (HERD_SYSTEMD_VERSION overrides the probe). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "herdctl.h"
+#include "supervisor/hosts.h"
+
+/* Growing text, for one unit file. */
+struct text {
+    char *p;
+    size_t len, cap;
+    int failed;
+};
+
+static void add(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p ? t->p + t->len : NULL,
+                          t->p ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if (t->p && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            t->failed = 1;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+}
+
+/* A path as a unit file wants it: '%' doubled (it starts a specifier),
+ * and, for command lines, quoted when it holds a space, quote or
+ * backslash. */
+static void add_path(struct text *t, const char *path, int quote)
+{
+    int q = quote && strpbrk(path, " \t\"'\\") != NULL;
+
+    if (q)
+        add(t, "\"");
+    for (const char *s = path; *s; s++) {
+        if (*s == '%')
+            add(t, "%%%%");
+        else if (q && (*s == '"' || *s == '\\'))
+            add(t, "\\%c", *s);
+        else
+            add(t, "%c", *s);
+    }
+    if (q)
+        add(t, "\"");
+}
+
+/* Write path atomically (temp file, rename). */
+static int write_file(const char *path, const struct text *t)
+{
+    char tmp[PATH_MAX + 32];
+    int fd;
+
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    if (write(fd, t->p, t->len) != (ssize_t)t->len || close(fd) < 0 ||
+        rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* $env, or the program named name beside this herdctl, absolute. */
+static void sibling(const char *env, const char *name, char *out, size_t cap)
+{
+    const char *over = getenv(env);
+    char self[PATH_MAX];
+    ssize_t n;
+
+    if (over && *over) {
+        if (!realpath(over, out))
+            snprintf(out, cap, "%s", over);
+        return;
+    }
+    n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        snprintf(out, cap, "/usr/local/bin/%s", name);
+        return;
+    }
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(out, cap, "%s/%s", self, name);
+}
+
+/* The installed systemd's version (systemctl --version), or 0. */
+static int systemd_version(void)
+{
+    const char *over = getenv("HERD_SYSTEMD_VERSION");
+    char line[256];
+    int v = 0;
+    FILE *p;
+
+    if (over && *over)
+        return atoi(over);
+    p = popen("systemctl --version 2>/dev/null", "r");
+    if (!p)
+        return 0;
+    if (fgets(line, sizeof line, p) && sscanf(line, "systemd %d", &v) != 1)
+        v = 0;
+    while (fgets(line, sizeof line, p))
+        ;
+    pclose(p);
+    return v;
+}
+
+static void mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(buf, 0755);
+        *p = '/';
+    }
+    mkdir(buf, 0755);
+}
+
+/* What every service of the herd shares: restarts, stopping, limits,
+ * output, user. */
+static void add_service_common(struct text *t, const struct ctl *c,
+                               int version, const char *output,
+                               const char *user, const char *log_name)
+{
+    add(t, "WorkingDirectory=");
+    add_path(t, c->cfg.dir, 0);
+    add(t, "\n");
+    if (user)
+        add(t, "User=%s\n", user);
+    add(t, "Restart=on-failure\n"
+           "RestartSec=100ms\n");
+    if (version >= 254)
+        add(t, "# Grow the delay like herd-supervisor's backoff: 0.1 s "
+               "doubling to 30 s.\n"
+               "RestartSteps=9\n"
+               "RestartMaxDelaySec=30s\n");
+    add(t, "# Exit 100 is a usage or herd.ini error: restarting would not "
+           "help.\n"
+           "RestartPreventExitStatus=100\n"
+           "KillSignal=SIGTERM\n"
+           "TimeoutStopSec=%ds\n", c->cfg.stop_grace_s > 0
+                                       ? c->cfg.stop_grace_s : 1);
+    if (strcmp(output, "file") == 0) {
+        add(t, "# The program logs to log_dir itself; its stdout and stderr "
+               "(a fatal start-up\n# error) are appended to the same file.\n"
+               "StandardOutput=append:");
+        add_path(t, c->cfg.log_dir, 0);
+        add(t, "/%s.log\nStandardError=append:", log_name);
+        add_path(t, c->cfg.log_dir, 0);
+        add(t, "/%s.log\n", log_name);
+    } else {
+        add(t, "# The program logs to log_dir itself; its stdout and stderr "
+               "(a fatal start-up\n# error) go to the journal: journalctl "
+               "-u UNIT.\n"
+               "StandardOutput=journal\n"
+               "StandardError=journal\n");
+    }
+    add(t, "UMask=0027\n"
+           "NoNewPrivileges=yes\n");
+}
+
+static int emit(const char *dir, const char *name, struct text *t)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (t->failed) {
+        fprintf(stderr, "herdctl: out of memory\n");
+        return EX_SYS;
+    }
+    if (write_file(path, t) < 0) {
+        fprintf(stderr, "herdctl: cannot write %s: %s\n", path,
+                strerror(errno));
+        return EX_SYS;
+    }
+    printf("wrote %s\n", path);
+    return EX_OK;
+}
+
+int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
+               const char *output, const char *user)
+{
+    char node_bin[PATH_MAX], places_bin[PATH_MAX], config[PATH_MAX];
+    char dir[PATH_MAX], me[256];
+    struct text node = {0}, places = {0}, target = {0};
+    int rc = EX_OK, version = systemd_version();
+    int *here = calloc(c->cfg.n_nodes + 1, sizeof *here);
+    size_t n_here;
+
+    (void)what;                 /* main() accepts only "systemd" */
+    if (!here) {
+        fprintf(stderr, "herdctl: out of memory\n");
+        return EX_SYS;
+    }
+    n_here = hosts_select(&c->cfg, c->only_host, here);
+    if (n_here == 0) {
+        if (c->only_host)
+            fprintf(stderr, "herdctl: no node of %s has host %s\n",
+                    c->config_path, c->only_host);
+        else
+            fprintf(stderr, "herdctl: no node of %s is on this machine; "
+                    "--host ADDR picks a host\n", c->config_path);
+        free(here);
+        return EX_USAGE;
+    }
+    if (!output)
+        output = "journal";
+    if (!user && geteuid() != 0) {
+        /* System units run as root unless told; a herd set up by a user
+         * keeps running as that user, owning its own files. */
+        struct passwd *pw = getpwuid(geteuid());
+        if (pw) {
+            snprintf(me, sizeof me, "%s", pw->pw_name);
+            user = me;
+        }
+    }
+    if (!realpath(c->config_path, config))
+        snprintf(config, sizeof config, "%s", c->config_path);
+    sibling("HERD_NODE_BIN", "herd-node", node_bin, sizeof node_bin);
+    sibling("HERD_PLACES_BIN", "herd-places", places_bin, sizeof places_bin);
+    snprintf(dir, sizeof dir, "%s", dir_arg ? dir_arg : ".");
+    mkdir_p(dir);
+    if (strcmp(output, "file") == 0)
+        mkdir_p(c->cfg.log_dir);  /* systemd opens the file, not the node */
+    int with_places = c->cfg.provider == PLACES_LOCAL;
+    const char *host = c->only_host ? c->only_host : "this machine";
+
+    /* herd-node@.service */
+    add(&node, "# herd-node@.service: one Herd node per instance "
+               "(herd-node@NAME.service).\n"
+               "# Written by `herdctl export systemd` from %s; edit "
+               "herd.ini and export again.\n", config);
+    add(&node, "[Unit]\n"
+               "Description=Herd node %%i\n"
+               "PartOf=herd.target\n"
+               "# A node binds its host address: wait until the network "
+               "has it.\n"
+               "Wants=network-online.target\n"
+               "After=network-online.target%s\n"
+               "# Like herd-supervisor: 5 failures within 60 s and it is "
+               "given up on.\n"
+               "StartLimitIntervalSec=60\n"
+               "StartLimitBurst=5\n"
+               "\n"
+               "[Service]\n"
+               "Type=simple\n"
+               "ExecStart=", with_places ? " herd-places.service" : "");
+    add_path(&node, node_bin, 1);
+    add(&node, " -c ");
+    add_path(&node, config, 1);
+    add(&node, " %%i\n");
+    if (c->cfg.provider != PLACES_LOCAL)
+        add(&node, "# The places key comes from the environment (key_env = "
+                   "%s); keep it in this\n# file, mode 600, as "
+                   "%s=...\nEnvironmentFile=-", c->cfg.places_key_env,
+                   c->cfg.places_key_env);
+    if (c->cfg.provider != PLACES_LOCAL) {
+        add_path(&node, c->cfg.dir, 0);
+        add(&node, "/herd.env\n");
+    }
+    add_service_common(&node, c, version, output, user, "%i");
+    /* max_clients, 64 spare for peers' handshakes, up to 1024 places
+     * requests in flight, links, logs, the journal: round up. */
+    add(&node, "# max_clients (%d) + peers' handshakes + places requests + "
+               "files.\nLimitNOFILE=%ld\n", c->cfg.max_clients,
+        (long)c->cfg.max_clients + 2048);
+    add(&node, "\n[Install]\nWantedBy=herd.target\n");
+    rc = emit(dir, "herd-node@.service", &node);
+
+    /* herd-places.service */
+    if (rc == EX_OK && with_places) {
+        add(&places, "# herd-places.service: the Google Places emulator of "
+                     "this Herd host.\n"
+                     "# Written by `herdctl export systemd` from %s.\n",
+            config);
+        add(&places, "[Unit]\n"
+                     "Description=Herd places emulator (port %d)\n"
+                     "PartOf=herd.target\n"
+                     "After=network.target\n"
+                     "StartLimitIntervalSec=60\n"
+                     "StartLimitBurst=5\n"
+                     "\n"
+                     "[Service]\n"
+                     "Type=simple\n"
+                     "ExecStart=", c->cfg.places_port);
+        add_path(&places, places_bin, 1);
+        add(&places, " -c ");
+        add_path(&places, config, 1);
+        add(&places, "\n");
+        add_service_common(&places, c, version, output, user, "places");
+        add(&places, "\n[Install]\nWantedBy=herd.target\n");
+        rc = emit(dir, "herd-places.service", &places);
+    }
+
+    /* herd.target */
+    if (rc == EX_OK) {
+        add(&target, "# herd.target: every Herd process of %s.\n"
+                     "# Written by `herdctl export systemd` from %s.\n",
+            host, config);
+        add(&target, "[Unit]\nDescription=Herd on %s:", host);
+        for (size_t i = 0; i < c->cfg.n_nodes; i++)
+            if (here[i])
+                add(&target, " %s", c->cfg.nodes[i].name);
+        add(&target, "\nWants=");
+        if (with_places)
+            add(&target, "herd-places.service");
+        for (size_t i = 0, k = with_places; i < c->cfg.n_nodes; i++)
+            if (here[i])
+                add(&target, "%sherd-node@%s.service", k++ ? " " : "",
+                    c->cfg.nodes[i].name);
+        add(&target, "\n\n[Install]\nWantedBy=multi-user.target\n");
+        rc = emit(dir, "herd.target", &target);
+    }
+    if (rc == EX_OK) {
+        printf("%zu node(s) of %s:", n_here, host);
+        for (size_t i = 0; i < c->cfg.n_nodes; i++)
+            if (here[i])
+                printf(" %s", c->cfg.nodes[i].name);
+        printf("\ninstall: cp %s/herd-node@.service ", dir);
+        if (with_places)
+            printf("%s/herd-places.service ", dir);
+        printf("%s/herd.target /etc/systemd/system/\n"
+               "         systemctl daemon-reload && systemctl enable --now "
+               "herd.target\n", dir);
+        printf("(stop the herd-supervisor of this herd first: one engine "
+               "per machine)\n");
+    }
+    free(node.p);
+    free(places.p);
+    free(target.p);
+    free(here);
+    return rc;
+}
