@@ -123,8 +123,12 @@ static void sibling(const char *env, const char *name, char *out, size_t cap)
         return;
     }
     self[n] = '\0';
-    *strrchr(self, '/') = '\0';
-    snprintf(out, cap, "%s/%s", self, name);
+    /* Replace our own name with theirs, in place. */
+    char *slash = strrchr(self, '/');
+    size_t room = sizeof self - (size_t)(slash + 1 - self);
+    if (strlen(name) < room)
+        memcpy(slash + 1, name, strlen(name) + 1);
+    snprintf(out, cap, "%.*s", (int)(cap - 1), self);
 }
 
 /* The installed systemd's version (systemctl --version), or 0. */
