@@ -64,6 +64,13 @@ size_t jc_frame_encode(const void *payload, size_t len, unsigned char *out)
     return JC_FRAME_HEAD + len;
 }
 
+void jc_frame_head(const void *payload, size_t len,
+                   unsigned char out[JC_FRAME_HEAD])
+{
+    put32(out, (uint32_t)len);
+    put32(out + 4, frame_crc(out, payload, len));
+}
+
 int jc_frame_decode(const unsigned char *p, size_t avail,
                     const unsigned char **payload, size_t *len)
 {

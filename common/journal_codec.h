@@ -35,6 +35,11 @@ uint32_t jc_crc(uint32_t crc, const void *p, size_t n);
  * size.  len must be 1 ... JC_MAX_PAYLOAD. */
 size_t jc_frame_encode(const void *payload, size_t len, unsigned char *out);
 
+/* The same frame's JC_FRAME_HEAD header alone, for writing a payload
+ * where it lies (no copy). */
+void jc_frame_head(const void *payload, size_t len,
+                   unsigned char out[JC_FRAME_HEAD]);
+
 /* Decode the frame at p (avail bytes from p to the end of the data):
  *    1  a good frame: *payload, *len set; it takes JC_FRAME_HEAD + *len
  *    0  the bytes end inside the frame (a torn tail)

@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +31,8 @@
 #define ERROR_REPEAT_S 10
 
 struct journal {
-    char *dir, *path, *snap_path, *tmp_path;
+    struct ev_loop *loop;
+    char *dir, *path, *old_path, *snap_path, *tmp_path;
     enum fsync_mode mode;
     int fd;
     uint64_t size;              /* good bytes in the file */
@@ -41,6 +46,14 @@ struct journal {
     time_t last_error_log;
     time_t next_compact;
     unsigned long errors;
+    /* compaction under way in a child */
+    pid_t child;
+    ev_child child_w;
+    unsigned char *chunk;       /* its write buffer, allocated before fork */
+    double fork_ms;
+    size_t fork_count;
+    uint64_t fork_size;
+    int lost_at_fork;
 };
 
 static double now_ms(void)
@@ -357,12 +370,67 @@ static int load_journal(struct journal *j, struct store *s, uint64_t *loaded,
     return 0;
 }
 
-struct journal *journal_open(const char *dir, const char *name,
+/* NAME.journal.old: left by a compaction that did not finish.  Read it
+ * (never written again) and ask for a snapshot, which removes it. */
+static int load_old(struct journal *j, struct store *s, uint64_t *loaded,
+                    char *err, size_t errlen)
+{
+    const unsigned char *p;
+    unsigned long bad = 0;
+    size_t len, off = JC_JOURNAL_HEAD;
+    int fd = open(j->old_path, O_RDONLY | O_CLOEXEC);
+
+    *loaded = 0;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot open %s: %s", j->old_path,
+                 strerror(errno));
+        return -1;
+    }
+    if (map_file(fd, &p, &len) < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", j->old_path,
+                 strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    j->lost = 1;
+    if (!p || jc_journal_head_check(p, len) != 1) {
+        log_msg(LOG_WARN, "journal: %s has no journal header; ignored",
+                j->old_path);
+        if (p)
+            munmap((void *)p, len);
+        return 0;
+    }
+    while (off < len) {
+        const unsigned char *payload;
+        size_t plen;
+
+        if (jc_frame_decode(p + off, len - off, &payload, &plen) != 1)
+            break;
+        if (apply(s, payload, plen, &bad) < 0) {
+            munmap((void *)p, len);
+            snprintf(err, errlen, "out of memory loading %s", j->old_path);
+            return -1;
+        }
+        (*loaded)++;
+        off += JC_FRAME_HEAD + plen;
+    }
+    munmap((void *)p, len);
+    if (off < len)
+        log_msg(LOG_WARN, "journal: ignored %zu bytes of torn tail at offset "
+                "%zu of %s", len - off, off, j->old_path);
+    return 0;
+}
+
+struct journal *journal_open(struct ev_loop *loop, const char *dir,
+                             const char *name,
                              enum fsync_mode mode, struct store *s,
                              char *err, size_t errlen)
 {
     struct journal *j = calloc(1, sizeof *j);
-    uint64_t from_snap = 0, from_journal = 0;
+    uint64_t from_snap = 0, from_old = 0, from_journal = 0;
     double t0 = now_ms();
 
     if (!j) {
@@ -370,12 +438,14 @@ struct journal *journal_open(const char *dir, const char *name,
         return NULL;
     }
     j->fd = -1;
+    j->loop = loop;
     j->mode = mode;
     j->dir = strdup(dir);
     j->path = join(dir, name, ".journal");
+    j->old_path = join(dir, name, ".journal.old");
     j->snap_path = join(dir, name, ".snapshot");
     j->tmp_path = join(dir, name, ".snapshot.tmp");
-    if (!j->dir || !j->path || !j->snap_path || !j->tmp_path) {
+    if (!j->dir || !j->path || !j->old_path || !j->snap_path || !j->tmp_path) {
         snprintf(err, errlen, "out of memory");
         journal_close(j);
         return NULL;
@@ -385,13 +455,15 @@ struct journal *journal_open(const char *dir, const char *name,
         log_msg(LOG_WARN, "journal: removed %s left by an interrupted "
                 "compaction", j->tmp_path);
     if (load_snapshot(j, s, &from_snap, err, errlen) < 0 ||
+        load_old(j, s, &from_old, err, errlen) < 0 ||
         load_journal(j, s, &from_journal, err, errlen) < 0) {
         journal_close(j);
         return NULL;
     }
     log_msg(LOG_INFO, "journal: loaded %zu clients from %" PRIu64 " snapshot "
             "records and %" PRIu64 " journal records in %.1f ms (fsync %s, "
-            "journal %" PRIu64 " bytes)", s->count, from_snap, from_journal,
+            "journal %" PRIu64 " bytes)", s->count, from_snap,
+            from_old + from_journal,
             now_ms() - t0, config_fsync_name(mode), j->size);
     return j;
 }
@@ -488,26 +560,20 @@ void journal_flush(struct journal *j)
     j->unsynced = 0;
 }
 
-/* Write the whole store as data_dir/NAME.snapshot: tmp file, fsync,
- * rename, fsync the directory; then the journal starts empty. */
-static int compact(struct journal *j, struct store *s)
+/* The child's work: the store as it was at fork(), into NAME.snapshot.tmp,
+ * fsynced.  Only system calls and the pure codec here (no malloc, no
+ * log): the parent may have had other threads.  Returns 0 or an errno. */
+static int write_snapshot(const struct journal *j, struct store *s,
+                          unsigned char *chunk)
 {
-    size_t cap = SNAP_CHUNK, used;
-    unsigned char *chunk = malloc(cap);
     unsigned char trail[JC_SNAPSHOT_TRAIL];
-    uint64_t off = 0, count = 0, old = j->size;
+    uint64_t off = 0, count = 0;
     uint32_t crc = 0;
-    double t0 = now_ms();
-    const char *what = "write";
-    int fd = -1;
+    size_t used;
+    int fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
-    if (!chunk)
-        return -1;
-    fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        what = "create";
-        goto fail;
-    }
+    if (fd < 0)
+        return errno;
     jc_snapshot_head(chunk);
     used = JC_SNAPSHOT_HEAD;
     for (struct record *r = store_first(s); r; r = store_next(r)) {
@@ -515,78 +581,176 @@ static int compact(struct journal *j, struct store *s)
 
         if (r->line_len == 0 || r->line_len > JC_MAX_PAYLOAD)
             continue;
-        if (used + need + JC_SNAPSHOT_TRAIL > cap) {
+        if (used + need + JC_SNAPSHOT_TRAIL > SNAP_CHUNK) {
             crc = jc_crc(crc, chunk, used);
             if (write_all(fd, chunk, used, off) < 0)
                 goto fail;
             off += used;
             used = 0;
         }
-        if (need + JC_SNAPSHOT_TRAIL > cap) {
-            /* One record longer than a chunk (a huge client ID). */
-            unsigned char *bigger = realloc(chunk, need + JC_SNAPSHOT_TRAIL);
-            if (!bigger) {
-                errno = ENOMEM;
+        if (need + JC_SNAPSHOT_TRAIL > SNAP_CHUNK) {
+            /* A record longer than a chunk (a huge client ID): its header,
+             * then the line from where it lies. */
+            unsigned char head[JC_FRAME_HEAD];
+
+            jc_frame_head(r->line, r->line_len, head);
+            crc = jc_crc(jc_crc(crc, head, sizeof head), r->line, r->line_len);
+            if (write_all(fd, head, sizeof head, off) < 0 ||
+                write_all(fd, r->line, r->line_len, off + sizeof head) < 0)
                 goto fail;
-            }
-            chunk = bigger;
-            cap = need + JC_SNAPSHOT_TRAIL;
+            off += need;
+        } else {
+            used += jc_frame_encode(r->line, r->line_len, chunk + used);
         }
-        used += jc_frame_encode(r->line, r->line_len, chunk + used);
         count++;
     }
     crc = jc_crc(crc, chunk, used);
     jc_snapshot_trail(crc, count, trail);
     memcpy(chunk + used, trail, sizeof trail);
     used += sizeof trail;
-    if (write_all(fd, chunk, used, off) < 0)
+    if (write_all(fd, chunk, used, off) < 0 || fsync(fd) < 0)
         goto fail;
-    off += used;
-    what = "fsync";
-    if (fsync(fd) < 0)
-        goto fail;
-    what = "close";
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    what = "rename";
-    if (rename(j->tmp_path, j->snap_path) < 0)
-        goto fail;
-    what = "fsync the directory of";
-    if (fsync_dir(j->dir) < 0)
-        goto fail;
-    free(chunk);
-    j->snap_size = off;
-    j->lost = 0;
-    /* The snapshot holds every record applied so far, buffered ones too:
-     * the journal can start again from its header.  A crash before this
-     * point leaves snapshot and journal overlapping, which is harmless. */
-    j->len = 0;
-    if (journal_reset(j) < 0 || fdatasync(j->fd) < 0) {
-        disk_error(j, "restart the journal", errno);
-        j->size = old;          /* the old bytes may still be there */
-    } else {
-        j->dirty = 0;
-    }
-    log_msg(LOG_INFO, "journal: compacted %" PRIu64 " records into %s (%"
-            PRIu64 " bytes) in %.1f ms; the journal was %" PRIu64 " bytes",
-            count, j->snap_path, off, now_ms() - t0, old);
-    return 0;
+    return close(fd) < 0 ? errno : 0;
 
 fail:
     {
         int e = errno;
-        log_msg(LOG_ERROR, "journal: compaction failed: cannot %s %s: %s; "
-                "keeping the journal, trying again in %d s", what,
-                j->tmp_path, strerror(e), COMPACT_RETRY_S);
-    }
-    if (fd >= 0)
         close(fd);
-    unlink(j->tmp_path);
-    free(chunk);
-    return -1;
+        return e ? e : EIO;
+    }
+}
+
+static void on_child(struct ev_loop *loop, ev_child *w, int revents)
+{
+    struct journal *j = (struct journal *)((char *)w -
+                                           offsetof(struct journal, child_w));
+    int status = w->rstatus, code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    struct stat st;
+    const char *what = NULL;
+
+    (void)revents;
+    ev_child_stop(loop, w);
+    j->child = 0;
+    if (code != 0) {
+        if (code > 0)
+            log_msg(LOG_ERROR, "journal: compaction failed: cannot write %s: "
+                    "%s; trying again in %d s", j->tmp_path, strerror(code),
+                    COMPACT_RETRY_S);
+        else
+            log_msg(LOG_ERROR, "journal: compaction failed: its writer died "
+                    "(status %d); trying again in %d s", status,
+                    COMPACT_RETRY_S);
+    } else if (stat(j->tmp_path, &st) < 0) {
+        what = "find";
+    } else if (rename(j->tmp_path, j->snap_path) < 0) {
+        what = "rename";
+    } else if (fsync_dir(j->dir) < 0) {
+        what = "fsync the directory of";
+    }
+    if (code == 0 && what)
+        log_msg(LOG_ERROR, "journal: compaction failed: cannot %s %s: %s; "
+                "trying again in %d s", what, j->tmp_path, strerror(errno),
+                COMPACT_RETRY_S);
+    if (code != 0 || what) {
+        unlink(j->tmp_path);
+        j->next_compact = time(NULL) + COMPACT_RETRY_S;
+        if (j->lost_at_fork)
+            j->lost = 1;
+        return;
+    }
+    /* The snapshot holds every record of NAME.journal.old (applied before
+     * the fork), so that can go; the journal holds everything since. */
+    if (unlink(j->old_path) == 0)
+        fsync_dir(j->dir);
+    j->snap_size = (uint64_t)st.st_size;
+    log_msg(LOG_INFO, "journal: compacted %zu records into %s (%" PRIu64
+            " bytes) in %.1f ms, in the background; the journal was %" PRIu64
+            " bytes", j->fork_count, j->snap_path, j->snap_size,
+            now_ms() - j->fork_ms, j->fork_size);
+}
+
+/* Move NAME.journal aside as NAME.journal.old and start a new one, so
+ * what the child snapshots and what comes after it are apart. */
+static int rotate(struct journal *j)
+{
+    unsigned char head[JC_JOURNAL_HEAD];
+    int fd;
+
+    if (write_out(j) < 0)
+        return -1;
+    if (j->mode != FSYNC_NO)
+        sync_out(j);
+    if (rename(j->path, j->old_path) < 0) {
+        disk_error(j, "rename", errno);
+        return -1;
+    }
+    fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    jc_journal_head(head);
+    if (fd < 0 || write_all(fd, head, sizeof head, 0) < 0) {
+        /* Put the old one back and carry on with it. */
+        disk_error(j, "create", errno);
+        if (fd >= 0)
+            close(fd);
+        rename(j->old_path, j->path);
+        return -1;
+    }
+    close(j->fd);
+    j->fd = fd;
+    j->size = JC_JOURNAL_HEAD;
+    j->dirty = 1;
+    sync_out(j);
+    fsync_dir(j->dir);
+    return 0;
+}
+
+/* Compaction: a child process writes the store as it is now to
+ * NAME.snapshot.tmp and fsyncs it while the node serves on; when it has
+ * succeeded, the parent renames it over NAME.snapshot, fsyncs the
+ * directory and removes NAME.journal.old.  Replay is last-writer-wins,
+ * so any overlap of snapshot, old journal and journal is harmless, and a
+ * crash at any point leaves files that load to a complete state. */
+static void compact_start(struct journal *j, struct store *s)
+{
+    struct stat st;
+    pid_t parent = getpid(), pid;
+    uint64_t size = j->size;
+
+    if (!j->chunk) {
+        j->chunk = malloc(SNAP_CHUNK);
+        if (!j->chunk)
+            return;
+    }
+    /* A NAME.journal.old left by a compaction that did not finish was
+     * loaded at start: this snapshot covers it too; no rotation. */
+    if (stat(j->old_path, &st) < 0 && rotate(j) < 0) {
+        j->next_compact = time(NULL) + COMPACT_RETRY_S;
+        return;
+    }
+    pid = fork();
+    if (pid < 0) {
+        log_msg(LOG_ERROR, "journal: compaction: cannot fork: %s",
+                strerror(errno));
+        j->next_compact = time(NULL) + COMPACT_RETRY_S;
+        return;
+    }
+    if (pid == 0) {
+        /* Dies with the node, so no writer outlives it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(EINTR);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        _exit(write_snapshot(j, s, j->chunk));
+    }
+    j->child = pid;
+    j->fork_ms = now_ms();
+    j->fork_count = s->count;
+    j->fork_size = size;
+    j->lost_at_fork = j->lost;
+    j->lost = 0;
+    ev_child_init(&j->child_w, on_child, pid, 0);
+    ev_child_start(j->loop, &j->child_w);
 }
 
 void journal_tick(struct journal *j, struct store *s)
@@ -600,29 +764,36 @@ void journal_tick(struct journal *j, struct store *s)
         write_out(j);
     if (j->mode == FSYNC_EVERYSEC)
         sync_out(j);
-    if (j->failing || now < j->next_compact)
+    if (j->child || j->failing || now < j->next_compact)
         return;
     bound = 2 * j->snap_size;
     if (bound < JOURNAL_COMPACT_MIN)
         bound = JOURNAL_COMPACT_MIN;
-    if (j->size > bound || j->lost) {
-        if (compact(j, s) < 0)
-            j->next_compact = now + COMPACT_RETRY_S;
-    }
+    if (j->size > bound || j->lost)
+        compact_start(j, s);
 }
 
 void journal_close(struct journal *j)
 {
     if (!j)
         return;
+    if (j->child > 0) {
+        /* A stop does not wait for a snapshot: the next start redoes it. */
+        ev_child_stop(j->loop, &j->child_w);
+        kill(j->child, SIGKILL);
+        waitpid(j->child, NULL, 0);
+        unlink(j->tmp_path);
+    }
     if (j->fd >= 0) {
         if (write_out(j) == 0 && j->mode != FSYNC_NO)
             sync_out(j);
         close(j->fd);
     }
+    free(j->chunk);
     free(j->buf);
     free(j->dir);
     free(j->path);
+    free(j->old_path);
     free(j->snap_path);
     free(j->tmp_path);
     free(j);

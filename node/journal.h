@@ -1,10 +1,11 @@
 /* journal: a node's records on disk.  data_dir/NAME.journal is an
  * append-only log of applied updates (each a stored AT line, framed and
  * checksummed by common/journal_codec); data_dir/NAME.snapshot holds the
- * whole store, written when the journal grows past twice the last
- * snapshot (at least JOURNAL_COMPACT_MIN), after which the journal starts
- * empty.  Records are last-writer-wins, so replaying a snapshot and a
- * journal that overlap gives the same store in any order: every crash
+ * whole store, written by a child process when the journal grows past
+ * twice the last snapshot (at least JOURNAL_COMPACT_MIN).  The journal
+ * then starts afresh; the one before, NAME.journal.old, is removed once
+ * the snapshot is in place.  Records are last-writer-wins, so replaying
+ * files that overlap gives the same store in any order: every crash
  * point of a compaction is safe.
  *
  * Writes are buffered for one loop iteration at most (journal_flush()
@@ -13,6 +14,7 @@
 #ifndef HERD_JOURNAL_H
 #define HERD_JOURNAL_H
 
+#include <ev.h>
 #include <stddef.h>
 
 #include "common/config.h"
@@ -26,7 +28,8 @@ struct journal;
  * empty), cutting a torn journal tail and setting a corrupt snapshot
  * aside, then open the journal for appending.  NULL with a message in err
  * when the files cannot be opened or read at all. */
-struct journal *journal_open(const char *dir, const char *name,
+struct journal *journal_open(struct ev_loop *loop, const char *dir,
+                             const char *name,
                              enum fsync_mode mode, struct store *s,
                              char *err, size_t errlen);
 
@@ -41,11 +44,13 @@ void journal_flush(struct journal *j);
  * a reply that acknowledges it must wait for journal_flush(). */
 int journal_unsynced(const struct journal *j);
 
-/* Once a second: fsync (everysec), retry after a disk error, and compact
- * into a snapshot when the journal has grown enough. */
+/* Once a second: fsync (everysec), retry after a disk error, and start a
+ * compaction into a snapshot when the journal has grown enough (its end
+ * is seen through an ev_child watcher on the loop). */
 void journal_tick(struct journal *j, struct store *s);
 
-/* Write, fsync and close (a clean stop).  NULL is fine. */
+/* Write, fsync and close (a clean stop; a compaction under way is
+ * abandoned).  NULL is fine. */
 void journal_close(struct journal *j);
 
 #endif

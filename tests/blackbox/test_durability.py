@@ -300,6 +300,28 @@ def test_corrupt_record_mid_journal(procs, tmp_path):
 
 # --- compaction and snapshots ------------------------------------------------
 
+def test_interrupted_compaction_leftovers(procs, tmp_path):
+    """A kill -9 during a compaction leaves NAME.journal.old (the journal
+    before it) and a half-written NAME.snapshot.tmp: the first is loaded,
+    the second removed, and a snapshot then replaces both."""
+    h, acks = filled_node(procs, tmp_path, n=30)
+    os.rename(data(h, "Hill", ".journal"), data(h, "Hill", ".journal.old"))
+    with open(data(h, "Hill", ".snapshot.tmp"), "wb") as f:
+        f.write(b"HERDSNAP\1\0\0\0half")
+    h.start("Hill")
+    assert "removed %s left by an interrupted compaction" % \
+        data(h, "Hill", ".snapshot.tmp") in h.log("Hill")
+    assert not os.path.exists(data(h, "Hill", ".snapshot.tmp"))
+    assert_holds(h, "Hill", newest(acks))
+    more = send_updates(h, "Hill", [("after-old", "+1+1", "1900000000.5")])
+    wait_for(lambda: not os.path.exists(data(h, "Hill", ".journal.old")),
+             what="the old journal to go")
+    assert os.path.exists(data(h, "Hill", ".snapshot"))
+    kill9(h, ["Hill"])
+    h.start("Hill")
+    assert_holds(h, "Hill", newest(acks + more))
+
+
 BIG = "x" * 1800     # long client IDs: megabytes of journal in few requests
 
 
@@ -325,7 +347,8 @@ def test_compaction_and_restart(procs, tmp_path):
     acks = compacted_node(h)
     log = h.log("Hill")
     m = re.search(r"journal: compacted 20 records into \S+Hill\.snapshot "
-                  r"\((\d+) bytes\) in [0-9.]+ ms; the journal was (\d+) bytes",
+                  r"\((\d+) bytes\) in [0-9.]+ ms, in the background; the "
+                  r"journal was (\d+) bytes",
                   log)
     assert m, log
     assert int(m.group(2)) > 4 * 1024 * 1024
@@ -336,6 +359,7 @@ def test_compaction_and_restart(procs, tmp_path):
     assert struct.unpack("<I", img[-12:-8])[0] == zlib.crc32(img[:-16])
     assert struct.unpack("<Q", img[-8:])[0] == 20
     assert not os.path.exists(snap + ".tmp")
+    assert not os.path.exists(data(h, "Hill", ".journal.old"))
     # Newer updates after the compaction go to the journal.
     after = send_updates(h, "Hill", big_updates(1, n=5, t0=1800000000) +
                          [("small", "+1+1", "1.5")])

@@ -46,6 +46,21 @@ static void test_frame_round_trip(void **state)
     }
 }
 
+/* The header alone is the encoded frame's first bytes. */
+static void test_frame_head_alone(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        size_t len = strlen(samples[i]), size;
+        unsigned char *f = frame_of(samples[i], len, &size);
+        unsigned char head[JC_FRAME_HEAD];
+
+        jc_frame_head(samples[i], len, head);
+        assert_memory_equal(head, f, JC_FRAME_HEAD);
+        free(f);
+    }
+}
+
 static void test_frame_with_nul_bytes(void **state)
 {
     const char payload[] = "a\0b\0\0c";
@@ -332,6 +347,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc_known_answer),
         cmocka_unit_test(test_frame_round_trip),
+        cmocka_unit_test(test_frame_head_alone),
         cmocka_unit_test(test_frame_with_nul_bytes),
         cmocka_unit_test(test_largest_frame),
         cmocka_unit_test(test_frame_sequence),
