@@ -552,8 +552,9 @@ void journal_flush(struct journal *j)
     if (!j)
         return;
     /* Every mode writes once per loop iteration, so a kill -9 of the
-     * process loses nothing the kernel has been given. */
-    if (write_out(j) == 0 && j->mode == FSYNC_ALWAYS)
+     * process loses nothing the kernel has been given.  While the disk
+     * fails, the retries come from journal_tick(), once a second. */
+    if (!j->failing && write_out(j) == 0 && j->mode == FSYNC_ALWAYS)
         sync_out(j);
     /* On a disk error the held replies go out anyway: the update is held
      * in memory and flooded to the neighbours; the error is in the log. */
