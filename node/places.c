@@ -17,10 +17,12 @@ struct places {
     char *key;                  /* from the environment; never logged */
     long timeout_ms;
     int in_flight;
+    struct places_req *requests;    /* in flight, so exit can free them */
 };
 
 struct places_req {
     struct places *owner;
+    struct places_req *prev, *next;
     CURL *easy;
     struct buf body;
     struct curl_slist *headers;
@@ -58,6 +60,27 @@ static void scrub_key(struct places *p, char *text)
         memset(at, '*', n);
 }
 
+/* Take a request out of the multi handle and free it. */
+static void release(struct places_req *r)
+{
+    struct places *p = r->owner;
+
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        p->requests = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    curl_multi_remove_handle(p->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    buf_free(&r->body);
+    free(r->url);
+    free(r->post);
+    p->in_flight--;
+    free(r);
+}
+
 static void finish(struct places_req *r, CURLcode result)
 {
     struct places *p = r->owner;
@@ -81,15 +104,11 @@ static void finish(struct places_req *r, CURLcode result)
         json = places_reply_legacy(http, buf_head(&r->body), buf_len(&r->body),
                                    r->max_results);
     }
-    curl_multi_remove_handle(p->multi, r->easy);
-    curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
-    buf_free(&r->body);
-    free(r->url);
-    free(r->post);
-    p->in_flight--;
-    deliver(r->done, r->ctx, json);
-    free(r);
+    places_done_fn done = r->done;
+    void *ctx = r->ctx;
+
+    release(r);
+    deliver(done, ctx, json);
 }
 
 static void check_done(struct places *p)
@@ -222,6 +241,9 @@ void places_free(struct places *p)
 {
     if (!p)
         return;
+    /* Requests still in flight at exit: their askers are gone too. */
+    while (p->requests)
+        release(p->requests);
     if (p->multi)
         curl_multi_cleanup(p->multi);
     ev_timer_stop(p->loop, &p->timer);
@@ -309,6 +331,10 @@ struct places_req *places_fetch(struct places *p, const struct places_query *q,
         return NULL;
     }
     p->in_flight++;
+    r->next = p->requests;
+    if (p->requests)
+        p->requests->prev = r;
+    p->requests = r;
     return r;
 }
 

@@ -170,9 +170,6 @@ def problems(vg):
 # of its easy handles, so each places request in flight at SIGTERM is lost
 # (its struct places_req from places_fetch, places.c:250, the easy handle
 # and its buffers).  Only at exit, but memcheck counts it.
-@pytest.mark.xfail(reason="node/places.c: places_free() leaks the requests "
-                   "still in flight at exit (reported to the lead)",
-                   strict=False)
 def test_whatsat_in_flight_at_sigterm_is_freed(procs, tmp_path):
     # Places at a socket that takes the request and never answers.
     mute = socket.socket()
