@@ -165,11 +165,10 @@ def problems(vg):
     return "\n\n".join(out)
 
 
-# Found by this session: places_free() calls curl_multi_cleanup() with
-# requests still in the multi handle, and curl_multi_cleanup() frees none
-# of its easy handles, so each places request in flight at SIGTERM is lost
-# (its struct places_req from places_fetch, places.c:250, the easy handle
-# and its buffers).  Only at exit, but memcheck counts it.
+# This session once found places_free() calling curl_multi_cleanup() with
+# requests still in the multi handle (which frees none of their easy
+# handles), so every places request in flight at SIGTERM was lost; fixed
+# in node/places.c, kept here so it stays fixed.
 def test_whatsat_in_flight_at_sigterm_is_freed(procs, tmp_path):
     # Places at a socket that takes the request and never answers.
     mute = socket.socket()
