@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -742,6 +743,14 @@ static void compact_start(struct journal *j, struct store *s)
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
+        /* Let go of the node's sockets and files at once: a connection
+         * the node closes must not stay open in here. */
+        if (close_range(3, ~0u, 0) < 0) {
+            struct rlimit rl;
+            rlim_t top = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+            for (rlim_t fd = 3; fd < top && fd < 65536; fd++)
+                close((int)fd);
+        }
         _exit(write_snapshot(j, s, j->chunk));
     }
     j->child = pid;

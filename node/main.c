@@ -222,6 +222,11 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         log_msg(LOG_WARN, "reload: my address changed to %s:%d; a restart "
                 "applies it (still serving on %s:%d)", fresh.nodes[self].host,
                 fresh.nodes[self].port, n->host, n->port);
+    if (strcmp(fresh.data_dir, n->cfg.data_dir) != 0 ||
+        fresh.fsync != n->cfg.fsync)
+        log_msg(LOG_WARN, "reload: data_dir or fsync changed; a restart "
+                "applies it (still %s, fsync %s)", n->cfg.data_dir,
+                config_fsync_name(n->cfg.fsync));
     /* Limits and places settings take effect for new connections and
      * requests; the links are reconciled in place. */
     config_free(&n->cfg);
