@@ -770,6 +770,16 @@ void journal_tick(struct journal *j, struct store *s)
 
     if (!j)
         return;
+    if (j->failing && j->len == 0) {
+        /* Nothing waits to be written (a failed fsync): probe the disk. */
+        if (fdatasync(j->fd) == 0) {
+            log_msg(LOG_INFO, "journal: %s is writable again", j->path);
+            j->failing = 0;
+            j->dirty = 0;
+        } else {
+            disk_error(j, "fsync", errno);
+        }
+    }
     if (j->failing || j->len > 0)
         write_out(j);
     if (j->mode == FSYNC_EVERYSEC)

@@ -345,12 +345,11 @@ def test_compaction_and_restart(procs, tmp_path):
     h = Herd(procs, tmp_path, topology={"Hill": []}, herd={"fsync": "always"})
     h.start("Hill")
     acks = compacted_node(h)
-    log = h.log("Hill")
-    m = re.search(r"journal: compacted 20 records into \S+Hill\.snapshot "
-                  r"\((\d+) bytes\) in [0-9.]+ ms, in the background; the "
-                  r"journal was (\d+) bytes",
-                  log)
-    assert m, log
+    done = re.compile(r"journal: compacted 20 records into \S+Hill\.snapshot "
+                      r"\((\d+) bytes\) in [0-9.]+ ms, in the background; "
+                      r"the journal was (\d+) bytes")
+    m = wait_for(lambda: done.search(h.log("Hill")),
+                 what="the compaction in the log")
     assert int(m.group(2)) > 4 * 1024 * 1024
     snap = data(h, "Hill", ".snapshot")
     with open(snap, "rb") as f:
