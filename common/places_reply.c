@@ -122,6 +122,46 @@ static char *http_error(long http_status, const char *what)
     return places_reply_fault("UNKNOWN_ERROR", msg);
 }
 
+/* cJSON keeps every copy of a repeated key and finds the first; a second
+ * "results" would reach the client uncut.  Keep the first of each key the
+ * reply promises (a walk per key, so a huge object stays linear). */
+static void drop_repeats(cJSON *root)
+{
+    static const char *keys[] = {"html_attributions", "results", "status",
+                                 "error_message"};
+
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        cJSON *item = root->child, *next;
+        int seen = 0;
+
+        for (; item; item = next) {
+            next = item->next;
+            if (item->string == NULL || strcmp(item->string, keys[k]) != 0)
+                continue;
+            if (seen)
+                cJSON_Delete(cJSON_DetachItemViaPointer(root, item));
+            seen = 1;
+        }
+    }
+}
+
+/* Keep the first max items.  Walk once: deleting by index from the end
+ * costs a walk per item, hours for a few megabytes of upstream list. */
+static void cut_array(cJSON *array, int max)
+{
+    cJSON *item = array->child;
+
+    if (max < 1) {
+        while (array->child)
+            cJSON_Delete(cJSON_DetachItemViaPointer(array, array->child));
+        return;
+    }
+    for (int i = 1; item && i < max; i++)
+        item = item->next;
+    while (item && item->next)
+        cJSON_Delete(cJSON_DetachItemViaPointer(array, item->next));
+}
+
 char *places_reply_legacy(long http_status, const char *body, size_t len,
                           int max_results)
 {
@@ -130,6 +170,7 @@ char *places_reply_legacy(long http_status, const char *body, size_t len,
 
     if (!root)
         return http_error(http_status, "no JSON object");
+    drop_repeats(root);
     status = cJSON_GetObjectItemCaseSensitive(root, "status");
     results = cJSON_GetObjectItemCaseSensitive(root, "results");
     if (!cJSON_IsString(status) || status->valuestring[0] == '\0') {
@@ -152,8 +193,7 @@ char *places_reply_legacy(long http_status, const char *body, size_t len,
         cJSON_DeleteItemFromObjectCaseSensitive(root, "results");
         cJSON_AddItemToObject(root, "results", cJSON_CreateArray());
     } else {
-        while (cJSON_GetArraySize(results) > max_results)
-            cJSON_DeleteItemFromArray(results, cJSON_GetArraySize(results) - 1);
+        cut_array(results, max_results);
     }
     if (!cJSON_GetObjectItemCaseSensitive(root, "html_attributions"))
         cJSON_AddItemToObject(root, "html_attributions", cJSON_CreateArray());
