@@ -212,8 +212,15 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         conn_close(c, "closed by the other side");
         return;
     }
+    /* The idle clock of a half line starts with its first byte and is not
+     * reset by more bytes of the same line: a slow-loris client dribbling
+     * a byte at a time still meets the deadline. */
+    int had_partial = buf_len(&c->in) > 0;
+    int ends_line = memchr(dst, '\n', (size_t)n) != NULL;
     buf_commit(&c->in, (size_t)n);
     c->last_rx = ev_now(loop);
+    if (!had_partial || ends_line)
+        c->line_since = c->last_rx;
     process_lines(c);
 }
 
@@ -263,7 +270,7 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const char *addr,
     c->ops = ops;
     c->owner = owner;
     c->connecting = connecting;
-    c->last_rx = ev_now(loop);
+    c->last_rx = c->line_since = ev_now(loop);
     ev_io_init(&c->read_watcher, on_readable, fd, EV_READ);
     ev_io_init(&c->write_watcher, on_writable, fd, EV_WRITE);
     ev_idle_init(&c->more_lines, on_more_lines);
@@ -300,7 +307,7 @@ void conn_sweep_idle(ev_tstamp now, double idle)
 
     for (; c; c = next) {
         next = c->next;
-        if (buf_len(&c->in) > 0 && now - c->last_rx > idle)
-            conn_close(c, "half a line, idle too long");
+        if (buf_len(&c->in) > 0 && now - c->line_since > idle)
+            conn_close(c, "a line unfinished for too long");
     }
 }

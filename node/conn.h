@@ -41,7 +41,8 @@ struct conn {
     size_t out_low;             /* on_drain below this */
     const struct conn_ops *ops;
     void *owner;
-    ev_tstamp last_rx;
+    ev_tstamp last_rx;          /* last bytes received */
+    ev_tstamp line_since;       /* first byte of the unfinished line */
     int paused;                 /* reading stopped for backpressure */
     int flushing_close;         /* close once output is written */
     int connecting;             /* non-blocking connect in progress */

@@ -197,44 +197,56 @@ def _served_fresh(port):
 
 
 def test_slow_loris_swarm(node):
-    """Hundreds of connections dribble bytes.  Those that stall mid-line
-    are dropped after idle_timeout_s; those that keep dribbling (each
-    byte restarts the idle clock, by design) finish their line and are
-    answered; a bystander is served throughout."""
+    """Hundreds of connections dribble bytes.  A line must be finished
+    within idle_timeout_s of its first byte: those that stall, and those
+    that keep dribbling a byte at a time, are dropped alike; those that
+    finish in time are answered; a bystander is served throughout."""
     raise_fd_limit(4096)
     h = node(idle_timeout_s="2", max_line="256")
     port = h.ports["Hill"]
     bystander = h.client("Hill")
     answers(bystander)
     before = mem(h.pid)
-    n = 200
-    drip, stall = [], []
+    n = 300
+    drip, stall, prompt = [], [], []
     lines = {}
     for i in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         line = ("IAMAT l%d +1-2 %d\n" % (i, i)).encode()
         s.sendall(line[:3])
-        (drip if i % 2 == 0 else stall).append(s)
+        [drip, stall, prompt][i % 3].append(s)
         lines[s] = line
     sent = {s: 3 for s in drip}
-    # Drip a byte per connection every 0.2 s until every line is out.
-    while any(sent[s] < len(lines[s]) for s in drip):
+    # Drip a byte per connection every 0.4 s: each line takes over 5 s,
+    # past the 2 s deadline (swept once a second).  The prompt ones finish
+    # half a second in.
+    deadline = time.monotonic() + 7
+    finished_prompt = False
+    while time.monotonic() < deadline:
         for s in drip:
             if sent[s] < len(lines[s]):
-                s.sendall(lines[s][sent[s]:sent[s] + 1])
+                try:
+                    s.sendall(lines[s][sent[s]:sent[s] + 1])
+                except OSError:
+                    sent[s] = len(lines[s])     # already dropped
+                    continue
                 sent[s] += 1
+        if not finished_prompt and time.monotonic() > deadline - 6.5:
+            for s in prompt:
+                s.sendall(lines[s][3:])
+            finished_prompt = True
         answers(bystander)
-        time.sleep(0.2)
-    for s in drip:
+        time.sleep(0.4)
+    for s in prompt:
         s.settimeout(10)
         buf = b""
         while not buf.endswith(b"\n"):
             chunk = s.recv(4096)
-            assert chunk, "a dribbling client was dropped"
+            assert chunk, "a client that finished in time was dropped"
             buf += chunk
         assert buf.startswith(b"AT Hill ") and buf.endswith(
             lines[s][len(b"IAMAT "):]), buf
-    for s in stall:
+    for s in stall + drip:
         s.settimeout(10)
         try:
             assert s.recv(4096) == b""
@@ -242,7 +254,7 @@ def test_slow_loris_swarm(node):
             pass
     answers(bystander)
     after = mem(h.pid)
-    for s in drip + stall:
+    for s in drip + stall + prompt:
         s.close()
     growth = record(h, "slow loris, %d connections" % n, before, after)
     assert growth < bound(h, 32), growth
