@@ -106,6 +106,40 @@ unit: $(UNIT_BINS)
 blackbox:
 	HERD_BIN=$(CURDIR)/build/asan/bin $(PYTEST) -q tests/blackbox $(PYTEST_ARGS)
 
+# libFuzzer targets (clang, ASan + UBSan) in build/fuzz/.  Each runs for
+# FUZZ_SECONDS on its committed seeds (tests/fuzz/corpus/NAME, never
+# written to) plus a scratch corpus; any crash, leak or timeout fails.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(PKG_CFLAGS) \
+               -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -MMD -MP
+FUZZ_COMMON := $(patsubst %.c,build/fuzz/%.o,$(wildcard common/*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+build/fuzz/common/%.o: common/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# An archive, so a target links only the modules it calls.
+build/fuzz/libcommon.a: $(FUZZ_COMMON)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BINS): build/fuzz/%: tests/fuzz/%.c build/fuzz/libcommon.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) -lcjson $(LIBS_COMMON)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_BINS); do n=$${t#build/fuzz/}; \
+	  echo "== $$n for $(FUZZ_SECONDS)s"; mkdir -p build/fuzz/corpus/$$n; \
+	  d=; [ -f tests/fuzz/$$n.dict ] && d=-dict=tests/fuzz/$$n.dict; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    $$d -artifact_prefix=build/fuzz/$$n- build/fuzz/corpus/$$n \
+	    tests/fuzz/corpus/$$n 2>build/fuzz/$$n.log \
+	    || { tail -n 60 build/fuzz/$$n.log; echo "fuzz: $$n failed;" \
+	         "the input is build/fuzz/$$n-*"; exit 1; }; \
+	  grep -E '^(Done|stat::number_of_executed_units)' build/fuzz/$$n.log; done
+
 # The chaos suite's long form (the short one runs in make test): a
 # supervised herd of the release build under load, nodes killed, stopped
 # and cut apart; nothing acknowledged may be lost.  CHAOS_ARGS adds options

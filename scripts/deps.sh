@@ -3,7 +3,7 @@
 # so a machine that already has them is never touched (and needs no root).
 set -eu
 
-PACKAGES="build-essential pkg-config clang libev-dev libcurl4-openssl-dev
+PACKAGES="build-essential pkg-config clang libclang-rt-dev libev-dev libcurl4-openssl-dev
 libcjson-dev libinih-dev uthash-dev libssl-dev libmicrohttpd-dev
 libcmocka-dev zlib1g-dev python3 python3-pytest redis-server valgrind systemd
 iproute2"

@@ -1,0 +1,79 @@
+/* fuzz_places_reply: places_reply_legacy() and places_reply_new() on any
+ * upstream bytes, any bound 1..20 and any HTTP status.  What a WHATSAT
+ * client gets must always be the promised shape: one JSON object with a
+ * "results" array no longer than the bound and a "status" string, no key
+ * twice, and no empty line (the reply ends at the first "\n\n"). */
+#include "tests/fuzz/fuzz.h"
+
+#include <cjson/cJSON.h>
+
+#include "common/places_reply.h"
+
+static const long statuses[] = {0, 200, 204, 301, 400, 403, 404, 429, 500, 503};
+
+static int promised(const char *key)
+{
+    return strcmp(key, "html_attributions") == 0 ||
+           strcmp(key, "results") == 0 || strcmp(key, "status") == 0 ||
+           strcmp(key, "error_message") == 0;
+}
+
+static void check_reply(const char *out, int max_results)
+{
+    size_t len;
+    cJSON *root, *item, *results = NULL, *status = NULL;
+
+    FUZZ_CHECK(out != NULL);
+    len = strlen(out);
+    FUZZ_CHECK(len > 0);
+    FUZZ_CHECK(strstr(out, "\n\n") == NULL);
+    FUZZ_CHECK(out[len - 1] != '\n');
+    root = cJSON_ParseWithLength(out, len);
+    FUZZ_CHECK(cJSON_IsObject(root));
+    /* Each promised key once: a client's JSON reader may keep the last
+     * of two, and a second "results" would escape the bound.  (Other
+     * keys of a legacy answer pass through as Google sent them.) */
+    cJSON_ArrayForEach(item, root) {
+        FUZZ_CHECK(item->string != NULL);
+        if (!promised(item->string))
+            continue;
+        for (cJSON *later = item->next; later; later = later->next)
+            FUZZ_CHECK(strcmp(item->string, later->string) != 0);
+        if (strcmp(item->string, "results") == 0)
+            results = item;
+        else if (strcmp(item->string, "status") == 0)
+            status = item;
+    }
+    FUZZ_CHECK(cJSON_IsArray(results));
+    FUZZ_CHECK(cJSON_GetArraySize(results) <= max_results);
+    FUZZ_CHECK(cJSON_IsString(status) && status->valuestring[0] != '\0');
+    cJSON_Delete(root);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int max_results;
+    long http_status;
+    char *body, *out;
+
+    if (size < 2)
+        return 0;
+    /* First byte: the bound; second: the HTTP status; the rest: body. */
+    max_results = 1 + data[0] % 20;
+    http_status = data[1] < 200 ? statuses[data[1] % 10] : (long)data[1] * 3;
+    size -= 2;
+    /* A copy of exactly size bytes, so ASan sees any read past it. */
+    body = malloc(size ? size : 1);
+    FUZZ_CHECK(body);
+    if (size)
+        memcpy(body, data + 2, size);
+
+    out = places_reply_legacy(http_status, body, size, max_results);
+    check_reply(out, max_results);
+    free(out);
+    out = places_reply_new(http_status, body, size, max_results);
+    check_reply(out, max_results);
+    free(out);
+    free(body);
+    return 0;
+}
