@@ -332,3 +332,29 @@ size_t proto_format_at(const char *server, const struct proto_iamat *req,
     *p = '\0';
     return need;
 }
+
+void proto_at_of_iamat(const char *line, size_t len, size_t server_len,
+                       const struct proto_iamat *req, struct proto_at *out)
+{
+    /* "AT " SERVER " " DIFF " " ID " " LOCATION " " TIME: everything but
+     * DIFF has a known length, and DIFF fills what is left. */
+    size_t tail = 1 + req->id.len + 1 + req->location.len + 1 + req->time.len;
+    const char *p = line + 3;
+
+    out->server.p = p;
+    out->server.len = server_len;
+    p += server_len + 1;
+    out->diff.p = p;
+    out->diff.len = len - tail - (size_t)(p - line);
+    p += out->diff.len + 1;
+    out->id.p = p;
+    out->id.len = req->id.len;
+    p += req->id.len + 1;
+    out->location.p = p;
+    out->location.len = req->location.len;
+    p += req->location.len + 1;
+    out->time.p = p;
+    out->time.len = req->time.len;
+    out->where = req->where;
+    out->client_time = req->client_time;
+}

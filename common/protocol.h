@@ -90,4 +90,9 @@ int proto_parse_at(const char *line, size_t len, struct proto_at *out);
 size_t proto_format_at(const char *server, const struct proto_iamat *req,
                        struct htime now, char *buf, size_t cap);
 
+/* The parsed form of a line proto_format_at() just wrote for req, without
+ * parsing it again: the spans point into line. */
+void proto_at_of_iamat(const char *line, size_t len, size_t server_len,
+                       const struct proto_iamat *req, struct proto_at *out);
+
 #endif

@@ -82,11 +82,30 @@ static void on_close(struct conn *c, const char *why)
     free(cl);
 }
 
+/* "client 12 < " for a log line, without printf: it runs per request. */
+static void client_label(char *out, unsigned long id, char arrow)
+{
+    char digits[24];
+    size_t n = 0, o = 7;
+
+    memcpy(out, "client ", 7);
+    do {
+        digits[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id > 0);
+    while (n > 0)
+        out[o++] = digits[--n];
+    out[o++] = ' ';
+    out[o++] = arrow;
+    out[o++] = ' ';
+    out[o] = '\0';
+}
+
 static void log_reply(struct client *cl, const char *data, size_t len)
 {
     char label[48];
 
-    snprintf(label, sizeof label, "client %lu > ", cl->conn->id);
+    client_label(label, cl->conn->id, '>');
     /* Drop the line ending(s): the log shows one line per reply. */
     while (len > 0 && data[len - 1] == '\n')
         len--;
@@ -257,7 +276,8 @@ static void do_iamat(struct client *cl, struct proto_iamat *req)
 {
     struct node *n = cl->node;
     char stack[1024], *line = stack;
-    size_t need = proto_format_at(n->name, req, htime_now(), stack, sizeof stack);
+    struct htime now = htime_now();
+    size_t need = proto_format_at(n->name, req, now, stack, sizeof stack);
     struct proto_at at;
 
     if (need + 2 > sizeof stack) {
@@ -266,10 +286,10 @@ static void do_iamat(struct client *cl, struct proto_iamat *req)
             conn_close(cl->conn, "out of memory");
             return;
         }
-        proto_format_at(n->name, req, htime_now(), line, need + 2);
+        proto_format_at(n->name, req, now, line, need + 2);
     }
-    if (proto_parse_at(line, need, &at) == 0)
-        node_apply_update(n, line, need, &at, NULL, NULL);
+    proto_at_of_iamat(line, need, strlen(n->name), req, &at);
+    node_apply_update(n, line, need, &at, NULL, NULL);
     line[need] = '\n';
     if (journal_unsynced(n->journal))
         reply_held(cl, line, need + 1);
@@ -329,7 +349,7 @@ static void on_line(struct conn *c, const char *line, size_t len)
     /* A "\r" before "\n" is part of the line ending, not of the echo. */
     if (len > 0 && line[len - 1] == '\r')
         len--;
-    snprintf(label, sizeof label, "client %lu < ", c->id);
+    client_label(label, c->id, '<');
     log_bytes(label, line, len, LOG_SHOW);
 
     if (peer_is_peer_line(line, len)) {

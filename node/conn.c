@@ -14,6 +14,36 @@
 static struct ev_loop *conn_loop;
 static struct conn *live_list;
 static struct conn *dead_list;
+/* Connections with output queued this iteration: written in one go by
+ * conn_flush_pending() before the loop sleeps, so a reply costs no extra
+ * poll round and no watcher change when the socket takes it at once. */
+static struct conn *pending_list;
+
+static void pending_remove(struct conn *c)
+{
+    if (!c->write_pending)
+        return;
+    if (c->pend_prev)
+        c->pend_prev->pend_next = c->pend_next;
+    else
+        pending_list = c->pend_next;
+    if (c->pend_next)
+        c->pend_next->pend_prev = c->pend_prev;
+    c->pend_prev = c->pend_next = NULL;
+    c->write_pending = 0;
+}
+
+static void pending_add(struct conn *c)
+{
+    if (c->write_pending)
+        return;
+    c->pend_prev = NULL;
+    c->pend_next = pending_list;
+    if (pending_list)
+        pending_list->pend_prev = c;
+    pending_list = c;
+    c->write_pending = 1;
+}
 
 static void process_lines(struct conn *c);
 
@@ -39,6 +69,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->closed)
         return;
     c->closed = 1;
+    pending_remove(c);
     ev_io_stop(conn_loop, &c->read_watcher);
     ev_io_stop(conn_loop, &c->write_watcher);
     ev_idle_stop(conn_loop, &c->more_lines);
@@ -111,9 +142,21 @@ int conn_send(struct conn *c, const char *p, size_t n)
                                        : "out of memory");
         return -1;
     }
-    if (!c->connecting)
-        ev_io_start(conn_loop, &c->write_watcher);
+    /* Written before the loop sleeps (or by the write watcher, if one is
+     * already waiting for room in the socket). */
+    if (!c->connecting && !ev_is_active(&c->write_watcher))
+        pending_add(c);
     return 0;
+}
+
+void conn_flush_pending(void)
+{
+    while (pending_list) {
+        struct conn *c = pending_list;
+
+        pending_remove(c);
+        flush_output(c);        /* may queue more, or close c */
+    }
 }
 
 void conn_close_after_flush(struct conn *c)

@@ -48,6 +48,8 @@ struct conn {
     int connecting;             /* non-blocking connect in progress */
     int closed;
     struct conn *prev, *next;   /* all live connections */
+    struct conn *pend_prev, *pend_next;  /* output queued this iteration */
+    int write_pending;
     struct conn *next_dead;
 };
 
@@ -59,6 +61,10 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const char *addr,
 /* Queue bytes.  Past the output cap the connection is closed (a client or
  * peer that will not read is dropped, not buffered forever): -1. */
 int conn_send(struct conn *c, const char *p, size_t n);
+
+/* Write what every connection queued this iteration; call it once before
+ * the loop sleeps (after anything that must precede the replies). */
+void conn_flush_pending(void);
 
 /* Close now (reason is logged by the owner). */
 void conn_close(struct conn *c, const char *why);

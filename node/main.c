@@ -269,9 +269,10 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
  * a reply is never handed to conn_send() while its update is unsynced:
  * client.c holds it in the connection's reply queue (journal_unsynced()),
  * and only client_release_held(), right after journal_flush() has synced,
- * queues it.  Queued bytes leave only from write watchers, which run after
- * this callback, once the loop has polled again.  So every reply a client
- * can read follows the fsync of the updates it acknowledges. */
+ * queues it.  Queued bytes leave only from conn_flush_pending(), called
+ * below after both, or from write watchers, which run once the loop has
+ * polled again.  So every reply a client can read follows the fsync of
+ * the updates it acknowledges. */
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
@@ -279,6 +280,7 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     journal_flush(g_node->journal);
     client_release_held();
+    conn_flush_pending();
     log_flush();
 }
 

@@ -848,6 +848,47 @@ static void test_parse_at_fields(void **state)
     }
 }
 
+/* proto_at_of_iamat() gives what parsing the formatted line would. */
+static void test_at_of_iamat_matches_parse(void **state)
+{
+    static const char *lines[] = {
+        "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503",
+        "IAMAT a +0+0 1",
+        "IAMAT x\001y -90+180 99999999999.1",
+    };
+    static const struct htime nows[] = {
+        {1621464828, 223372889}, {0, 0}, {5, 999999999}, {1999999999, 1},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        for (size_t k = 0; k < sizeof nows / sizeof *nows; k++) {
+            struct proto_request r;
+            struct proto_at built, parsed;
+            char line[256];
+            size_t n;
+
+            assert_int_equal(proto_parse_request(lines[i], strlen(lines[i]), &r),
+                             PROTO_IAMAT);
+            n = proto_format_at("Hill", &r.u.iamat, nows[k], line, sizeof line);
+            assert_int_equal(proto_parse_at(line, n, &parsed), 0);
+            proto_at_of_iamat(line, n, 4, &r.u.iamat, &built);
+            assert_ptr_equal(built.server.p, parsed.server.p);
+            assert_int_equal(built.server.len, parsed.server.len);
+            assert_ptr_equal(built.diff.p, parsed.diff.p);
+            assert_int_equal(built.diff.len, parsed.diff.len);
+            assert_ptr_equal(built.id.p, parsed.id.p);
+            assert_int_equal(built.id.len, parsed.id.len);
+            assert_ptr_equal(built.location.p, parsed.location.p);
+            assert_int_equal(built.location.len, parsed.location.len);
+            assert_ptr_equal(built.time.p, parsed.time.p);
+            assert_int_equal(built.time.len, parsed.time.len);
+            assert_int_equal(built.client_time.sec, parsed.client_time.sec);
+            assert_int_equal(built.client_time.nsec, parsed.client_time.nsec);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +907,7 @@ int main(void)
         cmocka_unit_test(test_location_syntax),
         cmocka_unit_test(test_location_length),
         cmocka_unit_test(test_location_values),
+        cmocka_unit_test(test_at_of_iamat_matches_parse),
         cmocka_unit_test(test_radius_ok),
         cmocka_unit_test(test_radius_bad),
         cmocka_unit_test(test_radius_metres_cap),
