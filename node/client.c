@@ -265,6 +265,7 @@ void node_apply_update(struct node *n, const char *at_line, size_t len,
         return;
     }
     if (res == STORE_APPLIED) {
+        n->applied++;
         /* Journaled before it is flooded or acknowledged. */
         if (n->journal)
             journal_append(n->journal, r->line, r->line_len);

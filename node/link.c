@@ -43,6 +43,7 @@ struct link {
     double last_tx;
     /* catch-up we send: next record, and how many so far */
     struct record *cursor;
+    struct record *catchup_last;    /* the newest record at link-up */
     int sending_catchup;
     unsigned long long sent;
     /* catch-up we receive, until the peer's HERD-SYNCED */
@@ -156,7 +157,11 @@ static void fill_catchup(struct link *l)
             free(big);
         }
         l->sent++;
-        l->cursor = store_next(r);
+        l->node->catchup_sent++;
+        /* Records stored after link-up are flooded as they arrive (and
+         * those from this peer must not be echoed back), so the catch-up
+         * ends at the record that was last when the link came up. */
+        l->cursor = r == l->catchup_last ? NULL : store_next(r);
     }
 }
 
@@ -167,6 +172,7 @@ static void link_up(struct link *l)
     l->failures = 0;
     log_msg(LOG_INFO, "link up: %s (%s)", l->peer, l->conn->addr);
     l->cursor = store_first(&l->node->store);
+    l->catchup_last = store_last(&l->node->store);
     l->sending_catchup = 1;
     l->sent = 0;
     l->receiving_catchup = 1;
@@ -182,6 +188,7 @@ static void handle_up_line(struct link *l, const char *line, size_t len)
 
     switch (peer_parse(line, len, &m)) {
     case PEER_MSG_AT:
+        l->node->flood_received++;
         node_apply_update(l->node, m.at_line.p, m.at_line.len, &m.at, l,
                           &applied);
         if (l->receiving_catchup) {
@@ -575,8 +582,10 @@ void link_flood(struct node *n, const char *line, size_t len, struct link *from)
     }
     for (size_t i = 0; i < n->n_links; i++) {
         struct link *l = n->links[i];
-        if (l != from && l->state == LINK_UP && l->conn)
+        if (l != from && l->state == LINK_UP && l->conn) {
             send_line(l, l->conn, msg, need);
+            n->flood_sent++;
+        }
     }
     if (msg != stack)
         free(msg);

@@ -87,9 +87,12 @@ void node_write_status(struct node *n)
         goto out;
     fprintf(f, "{\"name\":\"%s\",\"pid\":%ld,\"port\":%d,\"host\":\"%s\","
             "\"started\":%.0f,\"clients\":%zu,\"connections\":%zu,"
+            "\"applied\":%llu,\"flood_sent\":%llu,\"flood_received\":%llu,"
+            "\"catchup_sent\":%llu,"
             "\"links_up\":%zu,\"links_total\":%zu,\"links\":[",
             n->name, (long)getpid(), n->port, n->host, n->started,
-            n->store.count, n->n_clients, link_count_up(n), n->n_links);
+            n->store.count, n->n_clients, n->applied, n->flood_sent,
+            n->flood_received, n->catchup_sent, link_count_up(n), n->n_links);
     for (size_t i = 0; i < n->n_links; i++)
         fprintf(f, "%s{\"peer\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
                 link_peer(n->links[i]), link_state_name(link_state(n->links[i])));

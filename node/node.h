@@ -33,6 +33,11 @@ struct node {
     size_t n_links;
 
     size_t n_clients;           /* client connections open */
+    /* Counters for status and benchmarks (messages per update). */
+    unsigned long long applied;         /* updates stored, any source */
+    unsigned long long flood_sent;      /* HERD-AT lines flooded to peers */
+    unsigned long long flood_received;  /* HERD-AT lines from peers */
+    unsigned long long catchup_sent;    /* HERD-AT lines sent in catch-ups */
     unsigned long next_conn_id;
     ev_tstamp started;
 

@@ -91,6 +91,13 @@ struct record *store_first(struct store *s)
     return s->table;
 }
 
+struct record *store_last(struct store *s)
+{
+    if (!s->table)
+        return NULL;
+    return ELMT_FROM_HH(s->table->hh.tbl, s->table->hh.tbl->tail);
+}
+
 struct record *store_next(struct record *r)
 {
     return r->hh.next;

@@ -42,6 +42,7 @@ struct record *store_find(struct store *s, const char *id, size_t id_len);
 
 /* Insertion order: the first record, and the one after r (NULL at end). */
 struct record *store_first(struct store *s);
+struct record *store_last(struct store *s);
 struct record *store_next(struct record *r);
 
 #endif

@@ -175,3 +175,26 @@ def test_node_with_wrong_secret_never_links(procs, tmp_path):
     assert secret not in h.log("Hill")
     mode = os.stat(os.path.join(h.dir, "run", "herd.secret")).st_mode & 0o777
     assert mode == 0o600
+
+
+def test_each_update_flooded_once_per_link_but_its_source(procs, tmp_path):
+    """Messages per update equal the minimum: the origin sends to each
+    neighbour, every other node forwards once to each neighbour but the
+    one it heard from: 2E - (N - 1) HERD-AT lines for the default herd."""
+    h = Herd(procs, tmp_path)
+    h.start_all()
+    edges = sum(len(h.neighbors(n)) for n in NAMES) // 2
+    def totals():
+        sts = [h.status(n) for n in NAMES]
+        return sum(s["flood_sent"] for s in sts), sum(s["applied"] for s in sts)
+    time.sleep(1.2)             # let every status file carry its counters
+    sent0, applied0 = totals()
+    updates = 20
+    for i in range(updates):
+        at = iamat(h, NAMES[i % 5], "count%d" % i, "+1+1", "1621464827.%d" % i)
+    for node in NAMES:
+        wait_held(h, node, "count%d" % (updates - 1), at)
+    wait_for(lambda: totals()[1] - applied0 == updates * len(NAMES),
+             what="status files to count every update")
+    sent, applied = totals()
+    assert sent - sent0 == updates * (2 * edges - (len(NAMES) - 1))
