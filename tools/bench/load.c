@@ -29,6 +29,7 @@ struct load_conn {
     unsigned char *kind;        /* ring of D request kinds */
     unsigned head, inflight;
     int in_body;                /* inside a WHATSAT reply's JSON */
+    int body_bad;               /* its "status" was not OK/ZERO_RESULTS */
     int want_write;
 };
 
@@ -43,6 +44,12 @@ struct load {
     uint64_t t_start;
     uint64_t sent_total, done_total;
     uint64_t rng;
+    uint32_t next_key;          /* --seq */
+    /* Pacing (rate > 0): requests due since pace_t0, how many of them
+     * were released (sent or skipped), and those due but not yet sent. */
+    uint64_t pace_t0, released, debt;
+    int pace_rr;                /* connection the next tick starts at */
+    ev_timer pace_timer;
     struct timespec last_time;  /* client time of the latest IAMAT */
     ev_timer warm_timer, stop_timer;
 };
@@ -102,8 +109,15 @@ static int load_gen(struct load *ld, struct load_conn *c)
     const struct load_opts *o = ld->o;
     char line[LOAD_REQ_MAX], *p = line;
     uint64_t r = load_rand(ld);
-    uint32_t key = (uint32_t)(r % o->keys);
+    uint32_t key;
     int kind;
+
+    if (o->seq) {
+        key = ld->next_key;
+        ld->next_key = key + 1 >= o->keys ? 0 : key + 1;
+    } else {
+        key = (uint32_t)(r % o->keys);
+    }
 
     if (o->redis) {
         kind = LOAD_SET;
@@ -184,31 +198,94 @@ static void load_flush(struct load *ld, struct load_conn *c)
     load_set_events(ld, c, buf_len(&c->out) > 0);
 }
 
-/* Keep D requests in flight, stamped with one send time, then write. */
-static void load_refill(struct load *ld, struct load_conn *c)
+/* Send up to max more requests without passing D in flight, stamped with
+ * one send time, then write.  Returns how many were sent. */
+static unsigned load_refill(struct load *ld, struct load_conn *c,
+                            uint64_t max)
 {
     const struct load_opts *o = ld->o;
     unsigned first = c->inflight;
     uint64_t t;
 
+    if (c->dead)
+        return 0;
     while (!ld->stopping && c->inflight < (unsigned)o->depth &&
+           c->inflight - first < max &&
            (o->total == 0 || ld->sent_total < o->total)) {
         unsigned slot = (c->head + c->inflight) % (unsigned)o->depth;
         int kind = load_gen(ld, c);
         if (kind < 0) {
             load_kill(ld, c, "output buffer full");
-            return;
+            return 0;
         }
         c->kind[slot] = (unsigned char)kind;
         c->inflight++;
         ld->sent_total++;
     }
     if (c->inflight == first)
-        return;
+        return 0;
     t = net_now_ns();
     for (unsigned i = first; i < c->inflight; i++)
         c->sent[(c->head + i) % (unsigned)o->depth] = t;
     load_flush(ld, c);
+    return c->inflight - first;
+}
+
+/* Most requests that may wait for a free slot: 10 ms worth of the rate
+ * (at least one per connection).  Past that, due requests are dropped
+ * and counted, so a server that cannot keep up meets a load generator
+ * whose memory and backlog stay bounded. */
+static uint64_t load_debt_cap(const struct load *ld)
+{
+    uint64_t cap = (uint64_t)(ld->o->rate * 0.010);
+    return cap > (uint64_t)ld->o->conns ? cap : (uint64_t)ld->o->conns;
+}
+
+/* Hand the debt out over the connections, round-robin from pace_rr, in
+ * even shares, each connection written once. */
+static void load_pay_debt(struct load *ld)
+{
+    int n = ld->o->conns;
+
+    while (ld->debt > 0 && !ld->stopping && ld->live > 0) {
+        uint64_t share = (ld->debt + (uint64_t)ld->live - 1) /
+                         (uint64_t)ld->live;
+        uint64_t paid = 0;
+
+        for (int k = 0; k < n && ld->debt > 0; k++) {
+            struct load_conn *c = &ld->conns[(ld->pace_rr + k) % n];
+            unsigned got = load_refill(ld, c, share < ld->debt ? share
+                                                               : ld->debt);
+            ld->debt -= got;
+            paid += got;
+        }
+        ld->pace_rr = (ld->pace_rr + 1) % n;
+        if (paid == 0)
+            break;          /* every connection has D in flight */
+    }
+}
+
+static void load_on_pace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct load *ld = (struct load *)((char *)w -
+                                      offsetof(struct load, pace_timer));
+    uint64_t due, cap;
+    (void)loop;
+    (void)revents;
+
+    due = (uint64_t)((double)(net_now_ns() - ld->pace_t0) * ld->o->rate /
+                     1e9);
+    if (due > ld->released) {
+        ld->debt += due - ld->released;
+        ld->released = due;
+    }
+    cap = load_debt_cap(ld);
+    if (ld->debt > cap) {
+        if (ld->measuring)
+            ld->r->skipped += ld->debt - cap;
+        ld->debt = cap;
+    }
+    load_pay_debt(ld);
 }
 
 static void load_complete(struct load *ld, struct load_conn *c, int ok,
@@ -253,16 +330,27 @@ static void load_parse(struct load *ld, struct load_conn *c, uint64_t t_recv)
         }
         kind = c->kind[c->head];
         if (c->in_body) {
-            /* A WHATSAT reply ends with an empty line. */
-            if (len == 0 || (len == 1 && line[0] == '\r'))
-                load_complete(ld, c, 1, t_recv);
+            /* A WHATSAT reply ends with an empty line.  Places that could
+             * not be had still give the promised shape, with Google's
+             * status (or UNKNOWN_ERROR): count those replies as bad. */
+            const char *st;
+            if (len == 0 || (len == 1 && line[0] == '\r')) {
+                load_complete(ld, c, !c->body_bad, t_recv);
+            } else if ((st = memmem(line, len, "\"status\":", 9)) != NULL) {
+                size_t rest = len - (size_t)(st - line);
+                if (memmem(st, rest, "\"OK\"", 4) == NULL &&
+                    memmem(st, rest, "\"ZERO_RESULTS\"", 14) == NULL)
+                    c->body_bad = 1;
+            }
             continue;
         }
         if (kind == LOAD_SET) {
             load_complete(ld, c, len > 0 && line[0] == '+', t_recv);
         } else if (len >= 3 && memcmp(line, "AT ", 3) == 0) {
-            if (kind == LOAD_WHATSAT)
+            if (kind == LOAD_WHATSAT) {
                 c->in_body = 1;
+                c->body_bad = 0;
+            }
             else
                 load_complete(ld, c, 1, t_recv);
         } else {
@@ -316,7 +404,13 @@ static void load_on_io(struct ev_loop *loop, ev_io *w, int revents)
                 ev_break(ld->loop, EVBREAK_ALL);
                 return;
             }
-            load_refill(ld, c);
+            if (ld->o->rate > 0) {
+                /* A freed slot takes what is overdue at once. */
+                if (ld->debt > 0)
+                    ld->debt -= load_refill(ld, c, ld->debt);
+            } else {
+                load_refill(ld, c, UINT64_MAX);
+            }
             if (c->dead)
                 return;
         }
@@ -407,8 +501,14 @@ int load_run(const struct load_opts *o, struct load_result *r,
         ev_timer_start(ld.loop, &ld.stop_timer);
     }
     ev_now_update(ld.loop);
-    for (int i = 0; i < o->conns; i++)
-        load_refill(&ld, &ld.conns[i]);
+    if (o->rate > 0) {
+        ld.pace_t0 = net_now_ns();
+        ev_timer_init(&ld.pace_timer, load_on_pace, 0.001, 0.001);
+        ev_timer_start(ld.loop, &ld.pace_timer);
+    } else {
+        for (int i = 0; i < o->conns; i++)
+            load_refill(&ld, &ld.conns[i], UINT64_MAX);
+    }
     if (ld.live > 0)
         ev_run(ld.loop, 0);
     if (o->total > 0 || r->elapsed_s == 0)

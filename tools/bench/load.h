@@ -1,6 +1,8 @@
 /* load: the load generator.  C connections spread round-robin over the
  * targets, each keeping D requests in flight (pipelined), one libev loop,
- * one write per connection per wake-up. */
+ * one write per connection per wake-up.  With a rate, requests are paced
+ * instead: a 1 ms tick releases what is due, D still caps what is in
+ * flight per connection, so memory stays bounded when the server lags. */
 #ifndef HERD_BENCH_LOAD_H
 #define HERD_BENCH_LOAD_H
 
@@ -23,6 +25,8 @@ struct load_opts {
     int redis;                  /* inline "SET key value" instead */
     const char *prefix;         /* of client ids */
     uint64_t seed;
+    double rate;                /* > 0: total requests/s, paced */
+    int seq;                    /* ids in order 0, 1, ... K-1, 0, ... */
 };
 
 struct load_result {
@@ -32,6 +36,9 @@ struct load_result {
     uint64_t iamat, whatsat;    /* herd mode: completed of each kind */
     uint64_t bytes_in, bytes_out;
     int conns_lost;             /* closed by the server or failed */
+    uint64_t skipped;           /* paced requests dropped in the window:
+                                   every connection had D in flight for
+                                   more than 10 ms worth of the rate */
     struct hist lat;            /* nanoseconds, send to full reply */
 };
 

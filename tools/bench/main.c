@@ -35,13 +35,22 @@ static const char usage_text[] =
 "  -t, --time SECS      measured window (default 3)\n"
 "  -n, --requests N     send exactly N requests, measure them all, no\n"
 "                       warm-up (for instruction counts)\n"
-"  -W, --whatsat PCT    percentage of WHATSAT requests (default 0)\n"
+"  -W, --whatsat PCT    percentage of WHATSAT requests (default 0); a\n"
+"                       reply whose places status is not OK or\n"
+"                       ZERO_RESULTS counts as an error\n"
 "      --radius KM      WHATSAT radius (default 10)\n"
 "      --bound N        WHATSAT bound (default 5)\n"
 "      --redis          send Redis inline commands \"SET id value\" instead\n"
 "                       (value: the IAMAT's location and time); expect +OK\n"
 "      --prefix TEXT    client id prefix (default \"b\")\n"
 "      --seed N         random seed (default fixed)\n"
+"      --seq            ids in order (PREFIX0, PREFIX1, ...) instead of at\n"
+"                       random: -n K -k K --seq sends each id once\n"
+"      --rate R         send R requests/s in all, paced by a 1 ms tick,\n"
+"                       instead of keeping D in flight; D still caps what\n"
+"                       is in flight per connection, and requests due\n"
+"                       while every connection is full wait at most\n"
+"                       10 ms, then are dropped and counted as skipped\n"
 "\n"
 "converge: for each sample, one IAMAT for a fresh id to ORIGIN; as soon as\n"
 "its reply arrives, every TARGET is probed with \"WHATSAT id 1 1\", one\n"
@@ -163,6 +172,8 @@ static int main_load(int argc, char **argv)
         {"redis", no_argument, NULL, 'r'},
         {"prefix", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 'S'},
+        {"seq", no_argument, NULL, 'Q'},
+        {"rate", required_argument, NULL, 'A'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -200,6 +211,8 @@ static int main_load(int argc, char **argv)
             o.prefix = optarg;
             break;
         case 'S': o.seed = (uint64_t)parse_long(optarg, 0, __LONG_MAX__, "seed"); break;
+        case 'Q': o.seq = 1; break;
+        case 'A': o.rate = parse_double(optarg, 1, 1e9, "rate"); break;
         case 'j': json = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: usage_error("%s", "bad option");
@@ -237,14 +250,15 @@ static int main_load(int argc, char **argv)
                    "\"replies\":%llu,\"ok\":%llu,\"bad\":%llu,"
                    "\"iamat\":%llu,\"whatsat\":%llu,\"rps\":%.1f,"
                    "\"bytes_in\":%llu,\"bytes_out\":%llu,"
-                   "\"conns_lost\":%d,",
+                   "\"conns_lost\":%d,\"rate\":%.1f,\"skipped\":%llu,",
                    o.conns, o.depth, o.keys, o.whatsat_pct,
                    o.total ? 0.0 : o.warmup_s, r->elapsed_s,
                    (unsigned long long)r->replies, (unsigned long long)r->ok,
                    (unsigned long long)r->bad, (unsigned long long)r->iamat,
                    (unsigned long long)r->whatsat, rps,
                    (unsigned long long)r->bytes_in,
-                   (unsigned long long)r->bytes_out, r->conns_lost);
+                   (unsigned long long)r->bytes_out, r->conns_lost, o.rate,
+                   (unsigned long long)r->skipped);
             json_hist_us("latency_us", &r->lat, 0);
             printf("}\n");
         } else {
@@ -252,12 +266,18 @@ static int main_load(int argc, char **argv)
                    o.conns, o.depth, o.keys);
             if (!o.redis)
                 printf(" WHATSAT=%d%%", o.whatsat_pct);
+            if (o.rate > 0)
+                printf(" rate=%.0f/s", o.rate);
             printf("\n%llu replies in %.3f s: %.0f requests/s\n",
                    (unsigned long long)r->replies, r->elapsed_s, rps);
             text_hist_us("latency", &r->lat);
-            printf("ok %llu  bad %llu  connections lost %d\n",
+            printf("ok %llu  bad %llu  connections lost %d",
                    (unsigned long long)r->ok, (unsigned long long)r->bad,
                    r->conns_lost);
+            if (o.rate > 0)
+                printf("  skipped (paced, no free slot) %llu",
+                       (unsigned long long)r->skipped);
+            putchar('\n');
         }
     }
     {
