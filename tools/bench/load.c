@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ struct load {
     ev_timer pace_timer;
     struct timespec last_time;  /* client time of the latest IAMAT */
     ev_timer warm_timer, stop_timer;
+    ev_signal sigterm, sigint;  /* end the window early, with results */
 };
 
 static uint64_t load_rand(struct load *ld)
@@ -429,15 +431,35 @@ static void load_on_warm(struct ev_loop *loop, ev_timer *w, int revents)
     ld->t_start = net_now_ns();
 }
 
+static void load_stop(struct load *ld)
+{
+    if (ld->stopping)
+        return;
+    ld->stopping = 1;
+    if (ld->measuring)
+        ld->r->elapsed_s = (double)(net_now_ns() - ld->t_start) / 1e9;
+    ld->measuring = 0;
+    ev_break(ld->loop, EVBREAK_ALL);
+}
+
 static void load_on_stop(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct load *ld = (struct load *)((char *)w -
-                                      offsetof(struct load, stop_timer));
+    (void)loop;
     (void)revents;
-    ld->stopping = 1;
-    ld->measuring = 0;
-    ld->r->elapsed_s = (double)(net_now_ns() - ld->t_start) / 1e9;
-    ev_break(loop, EVBREAK_ALL);
+    load_stop((struct load *)((char *)w - offsetof(struct load, stop_timer)));
+}
+
+/* SIGTERM or SIGINT ends the measured window now, and the results are
+ * printed as usual: a script can run a load for exactly as long as some
+ * other measurement takes. */
+static void load_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct load *ld = (struct load *)((char *)w -
+                      (w->signum == SIGTERM ? offsetof(struct load, sigterm)
+                                            : offsetof(struct load, sigint)));
+    (void)loop;
+    (void)revents;
+    load_stop(ld);
 }
 
 int load_run(const struct load_opts *o, struct load_result *r,
@@ -500,6 +522,10 @@ int load_run(const struct load_opts *o, struct load_result *r,
                       (o->warmup_s > 0 ? o->warmup_s : 0) + o->duration_s, 0.);
         ev_timer_start(ld.loop, &ld.stop_timer);
     }
+    ev_signal_init(&ld.sigterm, load_on_signal, SIGTERM);
+    ev_signal_start(ld.loop, &ld.sigterm);
+    ev_signal_init(&ld.sigint, load_on_signal, SIGINT);
+    ev_signal_start(ld.loop, &ld.sigint);
     ev_now_update(ld.loop);
     if (o->rate > 0) {
         ld.pace_t0 = net_now_ns();
@@ -511,8 +537,10 @@ int load_run(const struct load_opts *o, struct load_result *r,
     }
     if (ld.live > 0)
         ev_run(ld.loop, 0);
-    if (o->total > 0 || r->elapsed_s == 0)
+    if (ld.measuring)
         r->elapsed_s = (double)(net_now_ns() - ld.t_start) / 1e9;
+    ev_signal_stop(ld.loop, &ld.sigterm);
+    ev_signal_stop(ld.loop, &ld.sigint);
     rc = 0;
 out:
     if (ld.conns) {
