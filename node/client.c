@@ -112,6 +112,36 @@ static void log_reply(struct client *cl, const char *data, size_t len)
     log_bytes(label, data, len, LOG_SHOW);
 }
 
+/* A new slot at the end of the client's reply queue, holding a copy of
+ * len bytes of data (none when data is NULL).  NULL, with the connection
+ * closed, when memory is short. */
+static struct reply_slot *enqueue(struct client *cl, const char *data,
+                                  size_t len)
+{
+    struct reply_slot *s = calloc(1, sizeof *s);
+
+    if (s && data) {
+        s->data = malloc(len);
+        if (s->data) {
+            memcpy(s->data, data, len);
+            s->len = len;
+        }
+    }
+    if (!s || (data && !s->data)) {
+        free(s);
+        conn_close(cl->conn, "out of memory");
+        return NULL;
+    }
+    s->client = cl;
+    if (cl->tail)
+        cl->tail->next = s;
+    else
+        cl->head = s;
+    cl->tail = s;
+    cl->pending++;
+    return s;
+}
+
 /* Replies leave in request order: a reply behind a pending WHATSAT waits. */
 static int reply(struct client *cl, const char *data, size_t len)
 {
@@ -120,52 +150,26 @@ static int reply(struct client *cl, const char *data, size_t len)
     log_reply(cl, data, len);
     if (cl->head == NULL)
         return conn_send(cl->conn, data, len);
-    s = calloc(1, sizeof *s);
-    if (s)
-        s->data = malloc(len);
-    if (!s || !s->data) {
-        free(s);
-        conn_close(cl->conn, "out of memory");
+    s = enqueue(cl, data, len);
+    if (!s)
         return -1;
-    }
-    memcpy(s->data, data, len);
-    s->len = len;
     s->ready = 1;
-    s->client = cl;
-    cl->tail->next = s;
-    cl->tail = s;
-    cl->pending++;
     return 0;
 }
 
 /* With fsync = always, an IAMAT's reply is its acknowledgment: it must not
  * leave before the update is on disk.  It waits in the connection's
  * ordered reply queue, not ready, until client_release_held() runs after
- * the journal's fsync.  (A reply queued with conn_send() could otherwise
- * be written later in this same loop iteration, by a write watcher that
- * was already pending.) */
+ * the journal's fsync. */
 static int reply_held(struct client *cl, const char *data, size_t len)
 {
-    struct reply_slot *s = calloc(1, sizeof *s);
+    struct reply_slot *s;
 
     log_reply(cl, data, len);
-    if (s)
-        s->data = malloc(len);
-    if (!s || !s->data) {
-        free(s);
-        conn_close(cl->conn, "out of memory");
+    s = enqueue(cl, data, len);
+    if (!s)
         return -1;
-    }
-    memcpy(s->data, data, len);
-    s->len = len;
     s->held = 1;
-    s->client = cl;
-    if (cl->tail)
-        cl->tail->next = s;
-    else
-        cl->head = s;
-    cl->tail = s;
-    cl->pending++;
     if (!cl->on_held_list) {
         cl->held_next = held_list;
         cl->held_prev = NULL;
@@ -312,23 +316,16 @@ static void do_whatsat(struct client *cl, struct proto_whatsat *req,
         invalid(cl, line, len);
         return;
     }
-    s = calloc(1, sizeof *s);
-    if (s)
-        s->at_line = malloc(r->line_len);
-    if (!s || !s->at_line) {
-        free(s);
+    s = enqueue(cl, NULL, 0);
+    if (!s)
+        return;
+    s->at_line = malloc(r->line_len);
+    if (!s->at_line) {
         conn_close(cl->conn, "out of memory");
         return;
     }
     memcpy(s->at_line, r->line, r->line_len);
     s->at_len = r->line_len;
-    s->client = cl;
-    if (cl->tail)
-        cl->tail->next = s;
-    else
-        cl->head = s;
-    cl->tail = s;
-    cl->pending++;
 
     q.lat = at.where.lat;
     q.lon = at.where.lon;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "conn.h"
 #include "journal.h"
@@ -44,27 +45,6 @@ static void die(const char *fmt, const char *arg, const char *why)
     log_msg(LOG_ERROR, "fatal: %s: %s", arg, why);
     log_close();
     exit(EXIT_SYSTEM);
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[4096];
-    size_t n = strlen(path);
-
-    if (n == 0 || n >= sizeof tmp)
-        return -1;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
 }
 
 void node_write_status(struct node *n)
@@ -336,11 +316,11 @@ int main(int argc, char **argv)
     n->port = n->cfg.nodes[self].port;
     signal(SIGPIPE, SIG_IGN);
 
-    if (mkdir_p(n->cfg.log_dir) < 0)
+    if (fs_mkdir_p(n->cfg.log_dir, 0755) < 0)
         die("cannot create log directory %s", n->cfg.log_dir, strerror(errno));
-    if (mkdir_p(n->cfg.run_dir) < 0)
+    if (fs_mkdir_p(n->cfg.run_dir, 0700) < 0)
         die("cannot create run directory %s", n->cfg.run_dir, strerror(errno));
-    if (mkdir_p(n->cfg.data_dir) < 0)
+    if (fs_mkdir_p(n->cfg.data_dir, 0700) < 0)
         die("cannot create data directory %s", n->cfg.data_dir, strerror(errno));
     log_path = config_log_path(&n->cfg, n->name);
     if (!log_path || log_open(log_path, n->name,

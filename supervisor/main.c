@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "control.h"
 #include "hosts.h"
@@ -244,21 +245,6 @@ static char *sibling(const char *self_dir, const char *env, const char *name)
     return strdup(buf);
 }
 
-static void mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        mkdir(buf, 0755);
-        *p = '/';
-    }
-    mkdir(buf, mode);
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -336,8 +322,8 @@ int main(int argc, char **argv)
     s->node_bin = sibling(self, "HERD_NODE_BIN", "herd-node");
     s->places_bin = sibling(self, "HERD_PLACES_BIN", "herd-places");
 
-    mkdir_p(s->cfg.run_dir, 0700);
-    mkdir_p(s->cfg.log_dir, 0755);
+    fs_mkdir_p(s->cfg.run_dir, 0700);
+    fs_mkdir_p(s->cfg.log_dir, 0755);
     s->sock_path = config_run_path(&s->cfg, "supervisor.sock");
     s->pid_path = config_run_path(&s->cfg, "supervisor.pid");
     s->state_path = config_run_path(&s->cfg, "supervisor.state");

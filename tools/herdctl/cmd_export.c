@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "herdctl.h"
 #include "supervisor/hosts.h"
 
@@ -152,21 +153,6 @@ static int systemd_version(void)
     return v;
 }
 
-static void mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        mkdir(buf, 0755);
-        *p = '/';
-    }
-    mkdir(buf, 0755);
-}
-
 /* What every service of the herd shares: restarts, stopping, limits,
  * output, user. */
 static void add_service_common(struct text *t, const struct ctl *c,
@@ -270,9 +256,9 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
     sibling("HERD_NODE_BIN", "herd-node", node_bin, sizeof node_bin);
     sibling("HERD_PLACES_BIN", "herd-places", places_bin, sizeof places_bin);
     snprintf(dir, sizeof dir, "%s", dir_arg ? dir_arg : ".");
-    mkdir_p(dir);
+    fs_mkdir_p(dir, 0755);
     if (strcmp(output, "file") == 0)
-        mkdir_p(c->cfg.log_dir);  /* systemd opens the file, not the node */
+        fs_mkdir_p(c->cfg.log_dir, 0755);  /* systemd opens the file, not the node */
     int with_places = c->cfg.provider == PLACES_LOCAL;
     const char *host = c->only_host ? c->only_host : "this machine";
 

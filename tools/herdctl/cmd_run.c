@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "herdctl.h"
 
 #define SETTLE_S 30.0           /* how long start/restart wait for nodes */
@@ -142,21 +143,6 @@ static char *supervisor_bin(void)
     return strdup(self);
 }
 
-static void mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        mkdir(buf, 0755);
-        *p = '/';
-    }
-    mkdir(buf, 0755);
-}
-
 /* Run the supervisor; returns its pid, or -1 after printing why.  With
  * daemon, it is detached (new session, stdio to /dev/null and its log)
  * and reparented away from us. */
@@ -176,7 +162,7 @@ static pid_t spawn_supervisor(struct ctl *c, int daemon, int *code)
         free(bin);
         return -1;
     }
-    mkdir_p(c->cfg.log_dir);
+    fs_mkdir_p(c->cfg.log_dir, 0755);
     char *log = config_log_path(&c->cfg, "supervisor");
     pid = fork();
     if (pid < 0) {
