@@ -33,7 +33,11 @@ objs = $(patsubst %.c,$(OUT)/%.o,$(wildcard $(1)/*.c))
 COMMON_OBJS := $(call objs,common)
 NODE_OBJS := $(call objs,node)
 SUPERVISOR_OBJS := $(call objs,supervisor)
-HERDCTL_OBJS := $(call objs,tools/herdctl)
+# herdctl links these supervisor modules rather than keeping copies of
+# them that could drift apart.
+HERDCTL_SHARED := hosts
+HERDCTL_OBJS := $(call objs,tools/herdctl) \
+                $(patsubst %,$(OUT)/supervisor/%.o,$(HERDCTL_SHARED))
 PLACES_OBJS := $(call objs,tools/places)
 BENCH_OBJS := $(call objs,tools/bench)
 

@@ -1,7 +1,7 @@
 /* hosts: which nodes of herd.ini belong on this machine.  A multi-host
  * herd shares one herd.ini; each machine runs the nodes whose host is
  * one of its own addresses (or the one address it is told to).  herdctl
- * compiles this file too, so both programs agree on what "here" is. */
+ * links this module too, so both programs agree on what "here" is. */
 #ifndef HERD_HOSTS_H
 #define HERD_HOSTS_H
 
