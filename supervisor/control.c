@@ -7,61 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "child.h"
 #include "common/log.h"
 #include "sup.h"
-
-int control_listen_path(const char *path)
-{
-    struct sockaddr_un a;
-    const char *slash = strrchr(path, '/');
-    int fd, dirfd = -1, rc;
-    mode_t old;
-
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    if (strlen(path) < sizeof a.sun_path || !slash) {
-        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-    } else {
-        /* Too long for sun_path: bind the base name from inside its
-         * directory. */
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-        dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dirfd < 0 || chdir(dir) < 0) {
-            if (dirfd >= 0)
-                close(dirfd);
-            return -1;
-        }
-        snprintf(a.sun_path, sizeof a.sun_path, "%s", slash + 1);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd >= 0) {
-        unlink(a.sun_path);     /* we hold the lock: any socket is stale */
-        old = umask(0177);      /* born 0600, no window */
-        rc = bind(fd, (struct sockaddr *)&a, sizeof a);
-        umask(old);
-        if (rc < 0 || chmod(a.sun_path, 0600) < 0 || listen(fd, 64) < 0) {
-            int e = errno;
-            close(fd);
-            fd = -1;
-            errno = e;
-        }
-    }
-    if (dirfd >= 0) {
-        int e = errno;
-        if (fchdir(dirfd) < 0)
-            e = errno;
-        close(dirfd);
-        errno = e;
-    }
-    return fd;
-}
+#include "unixsock.h"
 
 static cJSON *reply_error(int code, const char *fmt, const char *arg)
 {
@@ -361,7 +313,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 int control_open(struct sup *s, char *err, size_t errlen)
 {
-    s->ctl_fd = control_listen_path(s->sock_path);
+    s->ctl_fd = unixsock_listen(s->sock_path);
     if (s->ctl_fd < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", s->sock_path,
                  strerror(errno));

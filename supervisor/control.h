@@ -18,8 +18,4 @@ struct sup;
 int control_open(struct sup *s, char *err, size_t errlen);
 void control_close(struct sup *s);
 
-/* Bind a Unix socket path that may be longer than sun_path allows
- * (through its directory).  Returns the listening fd or -1. */
-int control_listen_path(const char *path);
-
 #endif

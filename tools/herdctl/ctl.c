@@ -1,7 +1,6 @@
 /* ctl: herdctl's side of the supervisor's control socket. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,54 +8,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "herdctl.h"
-
-/* Connect to a Unix socket path, even one too long for sun_path. */
-static int connect_path(const char *path)
-{
-    struct sockaddr_un a;
-    const char *slash = strrchr(path, '/');
-    int fd, dirfd = -1, rc, e;
-
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (strlen(path) < sizeof a.sun_path || !slash) {
-        snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-    } else {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-        dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dirfd < 0 || chdir(dir) < 0) {
-            e = errno;
-            if (dirfd >= 0)
-                close(dirfd);
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        snprintf(a.sun_path, sizeof a.sun_path, "%s", slash + 1);
-    }
-    rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-    e = errno;
-    if (dirfd >= 0) {
-        if (fchdir(dirfd) < 0)
-            e = errno;
-        close(dirfd);
-    }
-    if (rc < 0) {
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
+#include "supervisor/unixsock.h"
 
 int ctl_request(struct ctl *c, const char *command, cJSON **reply)
 {
@@ -66,7 +22,7 @@ int ctl_request(struct ctl *c, const char *command, cJSON **reply)
     int fd;
 
     *reply = NULL;
-    fd = connect_path(c->sock_path);
+    fd = unixsock_connect(c->sock_path);
     if (fd < 0) {
         if (errno == ENOENT || errno == ECONNREFUSED || errno == ENOTDIR)
             return EX_DOWN;
