@@ -259,8 +259,7 @@ void node_apply_update(struct node *n, const char *at_line, size_t len,
                        const struct proto_at *at, struct link *from,
                        int *applied)
 {
-    struct record *r = NULL;
-    enum store_result res = store_apply(&n->store, at_line, len, at, &r);
+    enum store_result res = store_apply(&n->store, at_line, len, at, NULL);
 
     if (applied)
         *applied = res == STORE_APPLIED;
@@ -272,8 +271,8 @@ void node_apply_update(struct node *n, const char *at_line, size_t len,
         n->applied++;
         /* Journaled before it is flooded or acknowledged. */
         if (n->journal)
-            journal_append(n->journal, r->line, r->line_len);
-        link_flood(n, r->line, r->line_len, from);
+            journal_append(n->journal, at_line, len);
+        link_flood(n, at_line, len, from);
     }
 }
 
@@ -311,21 +310,25 @@ static void do_whatsat(struct client *cl, struct proto_whatsat *req,
     struct reply_slot *s;
     struct proto_at at;
     struct places_query q;
+    const char *held = NULL;
+    size_t held_len = 0;
 
-    if (!r || proto_parse_at(r->line, r->line_len, &at) < 0) {
+    if (r)
+        held = record_line(r, &held_len);
+    if (!r || proto_parse_at(held, held_len, &at) < 0) {
         invalid(cl, line, len);
         return;
     }
     s = enqueue(cl, NULL, 0);
     if (!s)
         return;
-    s->at_line = malloc(r->line_len);
+    s->at_line = malloc(held_len);
     if (!s->at_line) {
         conn_close(cl->conn, "out of memory");
         return;
     }
-    memcpy(s->at_line, r->line, r->line_len);
-    s->at_len = r->line_len;
+    memcpy(s->at_line, held, held_len);
+    s->at_len = held_len;
 
     q.lat = at.where.lat;
     q.lon = at.where.lon;

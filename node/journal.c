@@ -578,10 +578,16 @@ static int write_snapshot(const struct journal *j, struct store *s,
         return errno;
     jc_snapshot_head(chunk);
     used = JC_SNAPSHOT_HEAD;
-    for (struct record *r = store_first(s); r; r = store_next(r)) {
-        size_t need = JC_FRAME_HEAD + r->line_len;
+    struct store_cursor cur;
+    struct record *r;
 
-        if (r->line_len == 0 || r->line_len > JC_MAX_PAYLOAD)
+    store_cursor_start(s, &cur);
+    while ((r = store_cursor_next(s, &cur)) != NULL) {
+        size_t line_len;
+        const char *line = record_line(r, &line_len);
+        size_t need = JC_FRAME_HEAD + line_len;
+
+        if (line_len == 0 || line_len > JC_MAX_PAYLOAD)
             continue;
         if (used + need + JC_SNAPSHOT_TRAIL > SNAP_CHUNK) {
             crc = jc_crc(crc, chunk, used);
@@ -595,14 +601,14 @@ static int write_snapshot(const struct journal *j, struct store *s,
              * then the line from where it lies. */
             unsigned char head[JC_FRAME_HEAD];
 
-            jc_frame_head(r->line, r->line_len, head);
-            crc = jc_crc(jc_crc(crc, head, sizeof head), r->line, r->line_len);
+            jc_frame_head(line, line_len, head);
+            crc = jc_crc(jc_crc(crc, head, sizeof head), line, line_len);
             if (write_all(fd, head, sizeof head, off) < 0 ||
-                write_all(fd, r->line, r->line_len, off + sizeof head) < 0)
+                write_all(fd, line, line_len, off + sizeof head) < 0)
                 goto fail;
             off += need;
         } else {
-            used += jc_frame_encode(r->line, r->line_len, chunk + used);
+            used += jc_frame_encode(line, line_len, chunk + used);
         }
         count++;
     }

@@ -42,8 +42,7 @@ struct link {
     double backoff;
     double last_tx;
     /* catch-up we send: next record, and how many so far */
-    struct record *cursor;
-    struct record *catchup_last;    /* the newest record at link-up */
+    struct store_cursor cursor;
     int sending_catchup;
     unsigned long long sent;
     /* catch-up we receive, until the peer's HERD-SYNCED */
@@ -134,7 +133,11 @@ static void fill_catchup(struct link *l)
     size_t target = LINK_OUTPUT_MAX / 4;
 
     while (l->sending_catchup && !c->closed && buf_len(&c->out) < target) {
-        if (l->cursor == NULL) {
+        /* Records stored after link-up are flooded as they arrive; the
+         * walk may still meet some of them, which costs a stale message,
+         * never a lost one. */
+        struct record *r = store_cursor_next(&l->node->store, &l->cursor);
+        if (r == NULL) {
             size_t n = peer_format_synced(l->sent, stack, sizeof stack);
             l->sending_catchup = 0;
             send_line(l, c, stack, n);
@@ -142,8 +145,9 @@ static void fill_catchup(struct link *l)
                     l->sent);
             return;
         }
-        struct record *r = l->cursor;
-        size_t need = peer_format_at(r->line, r->line_len, stack, sizeof stack);
+        size_t len;
+        const char *line = record_line(r, &len);
+        size_t need = peer_format_at(line, len, stack, sizeof stack);
         if (need + 1 <= sizeof stack) {
             send_line(l, c, stack, need);
         } else {
@@ -152,16 +156,12 @@ static void fill_catchup(struct link *l)
                 conn_close(c, "out of memory");
                 return;
             }
-            peer_format_at(r->line, r->line_len, big, need + 1);
+            peer_format_at(line, len, big, need + 1);
             send_line(l, c, big, need);
             free(big);
         }
         l->sent++;
         l->node->catchup_sent++;
-        /* Records stored after link-up are flooded as they arrive (and
-         * those from this peer must not be echoed back), so the catch-up
-         * ends at the record that was last when the link came up. */
-        l->cursor = r == l->catchup_last ? NULL : store_next(r);
     }
 }
 
@@ -171,8 +171,7 @@ static void link_up(struct link *l)
     l->backoff = BACKOFF_FIRST;
     l->failures = 0;
     log_msg(LOG_INFO, "link up: %s (%s)", l->peer, l->conn->addr);
-    l->cursor = store_first(&l->node->store);
-    l->catchup_last = store_last(&l->node->store);
+    store_cursor_start(&l->node->store, &l->cursor);
     l->sending_catchup = 1;
     l->sent = 0;
     l->receiving_catchup = 1;
@@ -354,7 +353,6 @@ static void on_close(struct conn *c, const char *why)
     }
     set_state(l, LINK_DOWN);
     l->sending_catchup = 0;
-    l->cursor = NULL;
     schedule_redial(l);
 }
 

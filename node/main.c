@@ -341,7 +341,8 @@ int main(int argc, char **argv)
         die("%s", "libcurl", "cannot initialise");
     n->loop = ev_default_loop(EVFLAG_AUTO);
     n->started = ev_time();
-    store_init(&n->store);
+    if (store_init(&n->store) < 0)
+        die("%s", "store", "out of memory");
     /* The node's own records first, before it serves or links: the
      * neighbours' catch-up then brings only what it missed. */
     n->journal = journal_open(n->loop, n->cfg.data_dir, n->name,

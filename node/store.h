@@ -1,22 +1,21 @@
-/* store: the latest known AT line of every client, in a uthash table.
- * Records are never removed, so a pointer to one stays valid and the
- * insertion order (used by catch-up cursors) never changes. */
+/* store: the latest known AT line of every client, in a khash table (klib,
+ * as shipped in Debian's libhts-dev).  One allocation per record, the line
+ * itself; the table holds only pointers.  Records are never removed. */
 #ifndef HERD_STORE_H
 #define HERD_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uthash.h>
 
 #include "common/protocol.h"
 
-struct record {
-    UT_hash_handle hh;          /* key: the client ID inside line */
-    struct htime client_time;
-    char *line;                 /* the stored AT line, no "\n" */
-    uint32_t line_len;
-    uint32_t id_off;
-};
+/* A record is its AT line followed by "\n", in one allocation and
+ * nothing else: no line holds a "\n", so the terminator gives the length,
+ * and the ID is the fourth field.  The type is opaque; use the accessors. */
+struct record;
+
+/* The stored AT line (without "\n") and its length. */
+const char *record_line(const struct record *r, size_t *len);
 
 enum store_result {
     STORE_APPLIED,              /* new client, or newer than held */
@@ -24,25 +23,34 @@ enum store_result {
     STORE_NOMEM,
 };
 
+struct kh_records_s;
+
 struct store {
-    struct record *table;
+    struct kh_records_s *table;
     size_t count;
 };
 
-void store_init(struct store *s);
+/* A walk over every record that survives new records arriving between its
+ * steps.  When the table grows meanwhile, records move, so the walk starts
+ * over: records may then be seen twice, never missed. */
+struct store_cursor {
+    uint32_t next;
+    uint32_t n_buckets;
+};
+
+int store_init(struct store *s);
 void store_free(struct store *s);
 
 /* Apply an AT line (already parsed into at).  Last writer wins by client
  * time; equal times are ordered by the lines' bytes, so every node keeps
- * the same one. */
+ * the same one.  *out (if given) is the record now held. */
 enum store_result store_apply(struct store *s, const char *line, size_t len,
                               const struct proto_at *at, struct record **out);
 
 struct record *store_find(struct store *s, const char *id, size_t id_len);
 
-/* Insertion order: the first record, and the one after r (NULL at end). */
-struct record *store_first(struct store *s);
-struct record *store_last(struct store *s);
-struct record *store_next(struct record *r);
+void store_cursor_start(const struct store *s, struct store_cursor *c);
+/* The next record, or NULL when the walk is done. */
+struct record *store_cursor_next(const struct store *s, struct store_cursor *c);
 
 #endif

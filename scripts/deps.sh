@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config clang libclang-rt-dev libev-dev libcurl4-openssl-dev
-libcjson-dev libinih-dev uthash-dev libssl-dev libmicrohttpd-dev
+libcjson-dev libinih-dev libhts-dev libssl-dev libmicrohttpd-dev
 libcmocka-dev zlib1g-dev python3 python3-pytest redis-server valgrind systemd
 iproute2"
 
