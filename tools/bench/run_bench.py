@@ -11,13 +11,15 @@ fail the build, only a server that does not start can.
 
 Environment: BENCH_RUNS (3), BENCH_TIME (3 s window), BENCH_WARMUP (1 s),
 BENCH_OUT (BENCHMARKS.md), BENCH_SKIP (comma list of figure keys:
-single16, single1, callgrind, herd5, converge_log, converge).
+single16, single1, callgrind, herd5, converge_log, converge, halfload,
+memory, relearn, mesh, whatsat), BENCH_ONLY (the same, to run only those).
 """
 
 import calendar
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -40,6 +42,7 @@ WINDOW = float(os.environ.get("BENCH_TIME", "3"))
 WARMUP = float(os.environ.get("BENCH_WARMUP", "1"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(REPO, "BENCHMARKS.md"))
 SKIP = set(filter(None, os.environ.get("BENCH_SKIP", "").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
@@ -136,14 +139,17 @@ def redis_start(tmp, port, wrap=()):
     return p
 
 
-def write_ini(d, topology):
+def write_ini(d, topology, herd=(), places=None):
     """A herd.ini in d; places are google-legacy at a port where nothing
-    listens, so a WHATSAT fails fast with the promised shape."""
+    listens, so a WHATSAT fails fast with the promised shape, unless
+    places (the [places] lines) says otherwise.  herd: more [herd] lines."""
     ports = {name: free_port() for name in topology}
-    lines = ["[herd]", "log_dir = logs", "run_dir = run", "",
-             "[places]", "provider = google-legacy",
-             "url = http://127.0.0.1:%d" % free_port(),
-             "key_env = HERD_BENCH_NO_KEY", "timeout_ms = 2000"]
+    if places is None:
+        places = ["provider = google-legacy",
+                  "url = http://127.0.0.1:%d" % free_port(),
+                  "key_env = HERD_BENCH_NO_KEY", "timeout_ms = 2000"]
+    lines = ["[herd]", "log_dir = logs", "run_dir = run"] + list(herd) + \
+        ["", "[places]"] + list(places)
     for name, nbrs in topology.items():
         lines += ["", "[node %s]" % name, "port = %d" % ports[name]]
         if nbrs:
@@ -154,15 +160,18 @@ def write_ini(d, topology):
     return path, ports
 
 
-def herd_start(tmp, topology, tag, wrap=()):
+def herd_start(tmp, topology, tag, wrap=(), herd=(), places=None,
+               only=None):
+    """Write a herd.ini for topology and start its nodes (or those named
+    in only).  Returns ({name: Popen}, {name: port}, directory)."""
     d = os.path.join(tmp, tag)
     os.makedirs(d, exist_ok=True)
-    ini, ports = write_ini(d, topology)
+    ini, ports = write_ini(d, topology, herd, places)
     procs = {}
-    for name in topology:
+    for name in topology if only is None else only:
         procs[name] = start(list(wrap) + [NODE, "-c", ini, name], d,
                             "node-" + name)
-    for name in topology:
+    for name in procs:
         wait_port(ports[name], procs[name], 60 if wrap else 30)
     return procs, ports, d
 
@@ -385,18 +394,22 @@ def log_us(date, frac):
     return (calendar.timegm(t) * 1000000) + int(frac)
 
 
-def log_times(d, prefix):
-    """From the nodes' logs: when Hill wrote its reply to each sample's
-    IAMAT, and when each other node applied that update (its "update from"
-    line is written right after the update is stored and forwarded)."""
+def log_times(d, prefix, origin="Hill"):
+    """From the nodes' logs: when the origin wrote its reply to each
+    sample's IAMAT, and when each other node applied that update (its
+    "update from" line is written right after the update is stored and
+    forwarded)."""
     reply, applied = {}, {}
-    re_reply = re.compile(LOG_TS + r" Hill: client \d+ > AT \S+ \S+ ("
+    re_reply = re.compile(LOG_TS + " " + re.escape(origin)
+                          + r": client \d+ > AT \S+ \S+ ("
                           + re.escape(prefix) + r"\d+) ")
     re_update = re.compile(LOG_TS + r" (\S+): update from \S+: ("
                            + re.escape(prefix) + r"\d+)$")
     for fn in os.listdir(os.path.join(d, "logs")):
         with open(os.path.join(d, "logs", fn), errors="replace") as f:
             for line in f:
+                if prefix not in line:
+                    continue        # most lines, under load
                 line = line.rstrip("\n")
                 m = re_reply.match(line)
                 if m:
@@ -418,6 +431,25 @@ def pct(values, p):
     return v[min(k, len(v)) - 1]
 
 
+def conv_summary(reply, applied, names):
+    """Per sample: the slowest of names to log the update after the
+    origin's reply (microseconds); percentiles over the samples."""
+    conv, per, missing = [], {n: [] for n in names}, 0
+    for cid, t0 in reply.items():
+        got = applied.get(cid, {})
+        if any(n not in got for n in names):
+            missing += 1
+            continue
+        for n in names:
+            per[n].append(got[n] - t0)
+        conv.append(max(got[n] - t0 for n in names))
+    return {"n": len(conv), "missing": missing,
+            "p50": pct(conv, 50), "p90": pct(conv, 90),
+            "p99": pct(conv, 99),
+            "max": max(conv) if conv else float("nan"),
+            "per": {n: (pct(per[n], 50), pct(per[n], 99)) for n in names}}
+
+
 def fig_converge_log(tmp):
     """Convergence from the logs: herd-bench only sends the IAMATs."""
     names = [n for n in TOPOLOGY if n != "Hill"]
@@ -434,23 +466,10 @@ def fig_converge_log(tmp):
             for p in procs.values():
                 stop(p)             # SIGTERM: the logs are flushed at exit
         reply, applied = log_times(d, prefix)
-        conv, per, missing = [], {n: [] for n in names}, 0
-        for cid, t0 in reply.items():
-            got = applied.get(cid, {})
-            if any(n not in got for n in names):
-                missing += 1
-                continue
-            for n in names:
-                per[n].append(got[n] - t0)
-            conv.append(max(got[n] - t0 for n in names))
-        run = {"n": len(conv), "missing": missing,
-               "p50": pct(conv, 50), "p90": pct(conv, 90),
-               "p99": pct(conv, 99), "max": max(conv) if conv else
-               float("nan"),
-               "per": {n: (pct(per[n], 50), pct(per[n], 99)) for n in names}}
+        run = conv_summary(reply, applied, names)
         runs.append(run)
         log("converge (logs) run %d: %d samples, p99 %.0f us, %d missing"
-            % (i + 1, run["n"], run["p99"], missing))
+            % (i + 1, run["n"], run["p99"], run["missing"]))
     return {"cmd": shown(args, {str(ports["Hill"]): "HILL"}).replace(
                 prefix, "PREFIX"), "runs": runs, "names": names}
 
@@ -481,6 +500,500 @@ def fig_converge(tmp):
         for p in procs.values():
             stop(p)
     return {"cmd": shown(args, pnames), "runs": runs, "names": names}
+
+
+
+def bench_bg(args):
+    """herd-bench in the background, its JSON on a pipe; in PROCS, so it
+    is killed by pid if anything fails."""
+    p = subprocess.Popen([BENCH] + args + ["--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         text=True, start_new_session=True)
+    PROCS.append(p)
+    return p
+
+
+def bench_bg_result(p, timeout):
+    try:
+        out, err = p.communicate(timeout=timeout)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+        if p in PROCS:
+            PROCS.remove(p)
+    if p.returncode not in (0, 1) or not out.strip():
+        raise RuntimeError("%s failed (%s): %s" % (" ".join(p.args),
+                                                   p.returncode, err.strip()))
+    return json.loads(out)
+
+
+def stop_all(procs, grace=10.0):
+    """SIGTERM to each (by pid), then wait for each, SIGKILL if needed."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in procs:
+        stop(p, grace)
+
+
+def settle(d, names, want_clients, timeout=30.0):
+    """Wait until every node's status file shows want_clients records and
+    the summed counters did not move between two status rewrites (the
+    files are rewritten every second).  Returns {name: status}."""
+    deadline = time.monotonic() + timeout
+    prev = None
+    while True:
+        sts = {n: status(d, n) for n in names}
+        if all(sts.values()) and all(x["clients"] == want_clients
+                                     for x in sts.values()):
+            key = tuple(sum(x[k] for x in sts.values()) for k in
+                        ("applied", "flood_sent", "flood_received",
+                         "catchup_sent"))
+            if key == prev:
+                return sts
+            prev = key
+            time.sleep(1.2)
+            continue
+        prev = None
+        if time.monotonic() > deadline:
+            held = sorted(set(x["clients"] if x else None
+                              for x in sts.values()), key=str)
+            raise RuntimeError("not settled after %gs: want %d clients on "
+                               "every node, seen %s" % (timeout, want_clients,
+                                                        held))
+        time.sleep(0.1)
+
+
+def cpu_times():
+    """(idle + iowait, total) jiffies of the whole machine, /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[3] + v[4], sum(v[:8])
+
+
+HALF_LEVELS = (0.5, 0.25)      # shares of the maximum IAMAT rate
+
+
+def fig_halfload(tmp, figs):
+    """Two-hop convergence while the herd carries a share of its maximum
+    IAMAT rate (the five-node herd figure of this run is the maximum): a
+    paced herd-bench load runs in the background from before the samples
+    start until they are done (then SIGTERM ends its window)."""
+    names = [n for n in TOPOLOGY if n != "Hill"]
+    full, src = None, None
+    if figs.get("herd5"):
+        full = med([r[0]["rps"] for r in figs["herd5"]["rows"]])
+        src = "herd5"
+    levels = []
+    for share in HALF_LEVELS:
+        probe_runs, log_runs, loads = [], [], []
+        for i in range(RUNS):
+            tag = "load%02d-%d" % (share * 100, i)
+            procs, ports, d = herd_start(tmp, TOPOLOGY, tag)
+            prefix = "%s-%d-" % (tag, os.getpid())
+            pnames = {str(ports[n]): n.upper() for n in TOPOLOGY}
+            try:
+                wait_links(d, TOPOLOGY, procs)
+                plist = [str(ports[n]) for n in TOPOLOGY]
+                if full is None:
+                    full = bench(load_args(50, 16, plist,
+                                           extra=["-k", "10000"]),
+                                 WARMUP + WINDOW + 30)["rps"]
+                    src = "measured in this figure"
+                rate = "%.0f" % (full * share)
+                load_a = ["-c", "50", "-d", "16", "-w", "1", "-t", "120",
+                          "-k", "10000", "--rate", rate] + plist
+                conv_a = ["converge", "-n", "200", "-g", "5",
+                          str(ports["Hill"])] + [str(ports[n]) for n in names]
+                log_a = ["converge", "--no-probe", "-n", "200", "-g", "5",
+                         "--prefix", prefix, str(ports["Hill"])]
+                for kind, args in (("probe", conv_a), ("log", log_a)):
+                    lp = bench_bg(load_a)
+                    time.sleep(1.3)         # past the load's 1 s warm-up
+                    cpu0 = cpu_times()
+                    try:
+                        cr = bench(args, 120)
+                    finally:
+                        lp.send_signal(signal.SIGTERM)  # ends its window
+                    cpu1 = cpu_times()
+                    lr = bench_bg_result(lp, 30)
+                    lr["kind"] = kind
+                    lr["busy"] = 1 - (cpu1[0] - cpu0[0]) / max(
+                        1, cpu1[1] - cpu0[1])
+                    loads.append(lr)
+                    if kind == "probe":
+                        probe_runs.append(cr)
+                    log("load %g run %d %s: load %.0f/s (skipped %d), "
+                        "%.1f s, CPUs %.0f%% busy" % (
+                            share, i + 1, kind, lr["rps"], lr["skipped"],
+                            lr["elapsed_s"], 100 * lr["busy"]))
+                dead = crashed(procs)
+                if dead:
+                    raise RuntimeError("node(s) died under load: %s"
+                                       % ", ".join(dead))
+            finally:
+                stop_all(procs.values())     # SIGTERM: the logs are flushed
+            reply, applied = log_times(d, prefix)
+            run = conv_summary(reply, applied, names)
+            log_runs.append(run)
+            log("load %g run %d: probe upper p99 %.0f us, logs p99 %.0f us"
+                % (share, i + 1, probe_runs[-1]["upper_us"]["p99"],
+                   run["p99"]))
+        levels.append({
+            "share": share, "rate": float(rate),
+            "load_cmd": shown(load_a), "conv_cmd": shown(conv_a, pnames),
+            "log_cmd": shown(log_a, pnames).replace(prefix, "PREFIX"),
+            "probe": probe_runs, "logs": log_runs, "loads": loads})
+    return {"full": full, "src": src, "levels": levels, "names": names}
+
+
+def proc_kb(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s for pid %d" % (field, pid))
+
+
+MEM_N = 1000000
+
+
+def fig_memory(tmp):
+    """VmRSS of one node before and after MEM_N distinct client ids."""
+    warm = 20000
+    idlen = sum(len("m%d" % k) for k in range(MEM_N)) / MEM_N
+    runs = []
+    for i in range(RUNS):
+        procs, ports, d = herd_start(tmp, {"Mem": []}, "mem-%d" % i,
+                                     herd=["data_dir = data", "fsync = no"])
+        p, port = procs["Mem"], str(ports["Mem"])
+        try:
+            # The same connections first, so their buffers and malloc's
+            # arenas are in "before" as well.
+            bench(["-c", "50", "-d", "16", "-n", str(warm), "-k", str(warm),
+                   "--seq", "--prefix", "w", port], 120)
+            time.sleep(1.5)
+            before = proc_kb(p.pid, "VmRSS")
+            args = ["-c", "50", "-d", "16", "-n", str(MEM_N), "-k",
+                    str(MEM_N), "--seq", "--prefix", "m", port]
+            r = bench(args, 600)
+            settle(d, ["Mem"], warm + MEM_N, 30)
+            after = proc_kb(p.pid, "VmRSS")
+            hwm = proc_kb(p.pid, "VmHWM")
+        finally:
+            stop(p)
+        per = (after - before) * 1024.0 / MEM_N
+        runs.append({"before": before, "after": after, "hwm": hwm,
+                     "per": per, "beyond": per - idlen, "rps": r["rps"]})
+        log("memory run %d: %d kB -> %d kB, %.1f bytes per record, %.1f "
+            "beyond the id" % (i + 1, before, after, per, per - idlen))
+    return {"runs": runs, "idlen": idlen, "warm": warm,
+            "cmd": shown(args)}
+
+
+def proc_cpu_s(pid):
+    """User + system CPU seconds of one process (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def log_line_us(line):
+    m = re.match(LOG_TS, line)
+    return log_us(m.group(1), m.group(2)) if m else None
+
+
+def fig_relearn(tmp):
+    """A node with an empty data_dir re-learns MEM_N clients from its one
+    neighbour.  "Empty" sorts before "Full", so the restarted node dials
+    at once (no reconnect backoff of the other side is timed)."""
+    topo = {"Empty": ["Full"], "Full": []}
+    procs, ports, d = herd_start(tmp, topo, "relearn",
+                                 herd=["data_dir = data"], only=["Full"])
+    ini = os.path.join(d, "herd.ini")
+    runs = []
+    try:
+        fill = ["-c", "50", "-d", "16", "-n", str(MEM_N), "-k", str(MEM_N),
+                "--seq", "--prefix", "r", str(ports["Full"])]
+        bench(fill, 600)
+        settle(d, ["Full"], MEM_N, 30)
+        logpath = os.path.join(d, "logs", "Empty.log")
+        for i in range(RUNS):
+            for fn in os.listdir(os.path.join(d, "data")):
+                if fn.startswith("Empty."):
+                    os.remove(os.path.join(d, "data", fn))
+            offset = os.path.getsize(logpath) if os.path.exists(logpath) \
+                else 0
+            t0 = time.time()
+            e = start([NODE, "-c", ini, "Empty"], d, "node-Empty-%d" % i)
+            t_status, found = None, {}
+            deadline = time.monotonic() + 60
+            try:
+                while "catchup" not in found or t_status is None:
+                    if e.poll() is not None:
+                        raise RuntimeError("Empty exited (%s)" % e.returncode)
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("Empty did not hold %d clients "
+                                           "within 60 s" % MEM_N)
+                    st = status(d, "Empty")
+                    if t_status is None and st and st.get("pid") == e.pid \
+                            and st.get("clients", 0) >= MEM_N:
+                        t_status = time.time()
+                    if os.path.exists(logpath):
+                        with open(logpath, errors="replace") as f:
+                            f.seek(offset)
+                            for line in f:
+                                if "Empty: journal: loaded" in line:
+                                    found.setdefault("loaded", line)
+                                elif "Empty: link up: Full" in line:
+                                    found.setdefault("up", line)
+                                elif "Empty: catch-up from Full:" in line:
+                                    found.setdefault("catchup", line)
+                    time.sleep(0.02)
+            finally:
+                e.kill()                # kill -9: the next run restarts it
+                e.wait(timeout=10)
+                PROCS.remove(e)
+            m = re.search(r"received (\d+) records, (\d+) newer",
+                          found["catchup"])
+            t_cu = log_line_us(found["catchup"]) / 1e6
+            run = {"log_s": t_cu - t0, "status_s": t_status - t0,
+                   "received": int(m.group(1)), "newer": int(m.group(2)),
+                   "up_s": (log_line_us(found["up"]) / 1e6 - t0)
+                   if "up" in found else float("nan"),
+                   "catchup_s": t_cu - log_line_us(found["up"]) / 1e6
+                   if "up" in found else float("nan")}
+            runs.append(run)
+            log("relearn run %d: %.3f s (log), %.3f s (status); %d received"
+                % (i + 1, run["log_s"], run["status_s"], run["received"]))
+    finally:
+        stop_all(procs.values())
+    return {"runs": runs, "fill_cmd": shown(fill)}
+
+
+def mesh_topology(n, seed):
+    """Random, connected, every degree 3 or 4: a ring through the nodes in
+    random order (connected, degree 2), a random perfect matching that
+    avoids the ring's edges (degree 3), then n/4 random edges between
+    nodes still at degree 3."""
+    rng = random.Random(seed)
+    names = ["N%03d" % i for i in range(n)]
+    order = names[:]
+    rng.shuffle(order)
+    edges = set()
+    for i in range(n):
+        edges.add(tuple(sorted((order[i], order[(i + 1) % n]))))
+    while True:
+        m = names[:]
+        rng.shuffle(m)
+        pairs = [tuple(sorted((m[2 * i], m[2 * i + 1])))
+                 for i in range(n // 2)]
+        if not any(p in edges for p in pairs):
+            break
+    edges.update(pairs)
+    deg = {x: 3 for x in names}
+    extra, tries = n // 4, 0
+    while extra > 0 and tries < 100000:
+        tries += 1
+        a, b = rng.sample(names, 2)
+        e = tuple(sorted((a, b)))
+        if e in edges or deg[a] >= 4 or deg[b] >= 4:
+            continue
+        edges.add(e)
+        deg[a] += 1
+        deg[b] += 1
+        extra -= 1
+    topo = {x: [] for x in names}
+    for a, b in sorted(edges):
+        topo[a].append(b)           # one side names the link
+    return topo, edges, deg
+
+
+def eccentricity(edges, src):
+    adj = {}
+    for a, b in edges:
+        adj.setdefault(a, []).append(b)
+        adj.setdefault(b, []).append(a)
+    dist, todo = {src: 0}, [src]
+    while todo:
+        nxt = []
+        for x in todo:
+            for y in adj[x]:
+                if y not in dist:
+                    dist[y] = dist[x] + 1
+                    nxt.append(y)
+        todo = nxt
+    return dist
+
+
+MESH_N = 100
+MESH_BATCH = 200
+
+
+def fig_mesh(tmp):
+    topo, edges, deg = mesh_topology(MESH_N, 5)
+    names = sorted(topo)
+    n_edges = len(edges)
+    minimum = 2 * n_edges - (MESH_N - 1)
+    dist = eccentricity(edges, "N000")
+    diameter = max(max(eccentricity(edges, x).values()) for x in names)
+    procs, ports, d = herd_start(tmp, topo, "mesh",
+                                 herd=["data_dir = data", "fsync = no"])
+    out = {"n": MESH_N, "edges": n_edges, "minimum": minimum,
+           "deg": {k: sum(1 for v in deg.values() if v == k) for k in (3, 4)},
+           "connected": len(dist) == MESH_N, "ecc": max(dist.values()),
+           "diameter": diameter, "batch": MESH_BATCH}
+    try:
+        t = time.monotonic()
+        wait_links(d, topo, procs, timeout=120)
+        out["links_s"] = time.monotonic() - t
+        base = settle(d, names, 0, 60)
+        plist = [str(ports[n]) for n in names]
+        batch = ["-c", str(MESH_N), "-d", "1", "-n", str(MESH_BATCH),
+                 "-k", str(MESH_BATCH), "--seq", "--prefix", "mesh-"] + plist
+        r = bench(batch, 120)
+        after = settle(d, names, MESH_BATCH, 60)
+        sent = sum(after[n]["flood_sent"] - base[n]["flood_sent"]
+                   for n in names)
+        recv = sum(after[n]["flood_received"] - base[n]["flood_received"]
+                   for n in names)
+        applied = sum(after[n]["applied"] - base[n]["applied"]
+                      for n in names)
+        agree = True
+        for k in (0, MESH_BATCH // 2, MESH_BATCH - 1):
+            lines = {request(ports[n], "WHATSAT mesh-%d 1 1" % k)
+                     for n in names}
+            agree = agree and len(lines) == 1 and \
+                next(iter(lines)).startswith("AT ")
+        out.update({"sent": sent, "received": recv, "applied": applied,
+                    "per_update": sent / MESH_BATCH, "agree": agree,
+                    "bad": r["bad"] + r["conns_lost"],
+                    "batch_cmd": "bin/herd-bench " + " ".join(
+                        batch[:-MESH_N]) + " PORT... (all 100 nodes)"})
+        log("mesh: %d edges, %.2f floods per update (minimum %d), "
+            "applied %d" % (n_edges, sent / MESH_BATCH, minimum, applied))
+        # Convergence across the mesh, from the logs, origin N000.
+        prefixes = []
+        for i in range(RUNS):
+            prefix = "meshcv-%d-%d-" % (os.getpid(), i)
+            prefixes.append(prefix)
+            cargs = ["converge", "--no-probe", "-n", "100", "-g", "20",
+                     "--prefix", prefix, str(ports["N000"])]
+            bench(cargs, 120)
+        after2 = settle(d, names, MESH_BATCH + 100 * RUNS, 60)
+        sent2 = sum(after2[n]["flood_sent"] - after[n]["flood_sent"]
+                    for n in names)
+        out["per_update2"] = sent2 / (100.0 * RUNS)
+        out["conv_cmd"] = shown(cargs, {str(ports["N000"]): "N000"}) \
+            .replace(prefix, "PREFIX")
+        out["dead"] = crashed(procs)
+    finally:
+        stop_all(procs.values())
+    others = [n for n in names if n != "N000"]
+    out["conv"] = []
+    for prefix in prefixes:
+        reply, applied = log_times(d, prefix, "N000")
+        run = conv_summary(reply, applied, others)
+        run.pop("per")
+        out["conv"].append(run)
+        log("mesh convergence: p50 %.0f p99 %.0f us, %d missing"
+            % (run["p50"], run["p99"], run["missing"]))
+    return out
+
+
+PLACES = os.path.join(BIN, "herd-places")
+BENCH_PLACES = os.path.join(REPO, "tools", "places", "bench_places.py")
+WHATSAT_EMU_CONNS = 256     # tools/places/server.h SERVER_MAX_CONNECTIONS
+
+
+def fig_whatsat(tmp):
+    """WHATSAT through the local emulator, spread over the five nodes,
+    then the emulator alone (tools/places/bench_places.py) at the same
+    radius."""
+    data = os.path.join(REPO, "data", "places.tsv")
+    if not os.path.exists(data):
+        data = os.path.join(REPO, "tests", "data", "places-subset.tsv")
+    d0 = os.path.join(tmp, "whatsat-places")
+    os.makedirs(d0, exist_ok=True)
+    pport = free_port()
+    places = start([PLACES, "-p", str(pport), "-d", data, "-l",
+                    os.path.join(d0, "places.log")], d0, "places")
+    procs = {}
+    try:
+        wait_port(pport, places)
+        procs, ports, d = herd_start(
+            tmp, TOPOLOGY, "whatsat",
+            places=["provider = local", "port = %d" % pport,
+                    "timeout_ms = 5000"])
+        wait_links(d, TOPOLOGY, procs)
+        plist = [str(ports[n]) for n in TOPOLOGY]
+        seed = ["-c", "50", "-d", "16", "-n", "10000", "-k", "10000",
+                "--seq", "--prefix", "b"] + plist
+        bench(seed, 120)
+        settle(d, list(TOPOLOGY), 10000, 30)
+        # 50 x 4 = 200 WHATSATs in flight: each is one HTTP request on a
+        # connection of its own, and the emulator serves at most
+        # WHATSAT_EMU_CONNS connections (more are closed unanswered).
+        args = load_args(50, 4, plist, extra=["-k", "10000", "-W", "100"])
+        rows = []
+        for i in range(RUNS):
+            c0 = [proc_cpu_s(p.pid) for p in procs.values()] + \
+                [proc_cpu_s(places.pid)]
+            rows.append(bench(args, WARMUP + WINDOW + 60))
+            c1 = [proc_cpu_s(p.pid) for p in procs.values()] + \
+                [proc_cpu_s(places.pid)]
+            # CPU per WHATSAT: warm-up and window both did WHATSATs; the
+            # requests of the whole run are about rps x (warm-up + window).
+            n = rows[-1]["rps"] * (WARMUP + rows[-1]["elapsed_s"])
+            rows[-1]["node_cpu_us"] = sum(c1[:-1]) - sum(c0[:-1])
+            rows[-1]["node_cpu_us"] *= 1e6 / max(n, 1)
+            rows[-1]["emu_cpu_us"] = (c1[-1] - c0[-1]) * 1e6 / max(n, 1)
+            log("whatsat run %d: %.0f/s, %d bad, CPU per request: nodes "
+                "%.0f us, emulator %.0f us" % (
+                    i + 1, rows[-1]["rps"], rows[-1]["bad"],
+                    rows[-1]["node_cpu_us"], rows[-1]["emu_cpu_us"]))
+        # Past the emulator's connection cap: 800 in flight, one run.
+        over_args = load_args(50, 16, plist,
+                              extra=["-k", "10000", "-W", "100"])
+        over = bench(over_args, WARMUP + WINDOW + 60)
+        log("whatsat D=16: %.0f/s, %d bad" % (over["rps"], over["bad"]))
+        dead = crashed(procs)
+    finally:
+        stop_all(list(procs.values()) + [places])
+    # The emulator alone, same radius (10 km), in this run.
+    radius_m = 10000
+    bp_cmd = [sys.executable, BENCH_PLACES, "--data", data, "--clients", "4",
+              "--seconds", str(WINDOW), "--runs", str(RUNS), "--radius",
+              str(radius_m)]
+    bp = subprocess.Popen(bp_cmd, stdout=subprocess.PIPE, text=True,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+    PROCS.append(bp)
+    try:
+        out, _ = bp.communicate(timeout=RUNS * (WINDOW + 5) + 60)
+    except subprocess.TimeoutExpired:
+        os.killpg(bp.pid, signal.SIGKILL)   # its own session: its children
+        bp.wait(timeout=10)
+        raise RuntimeError("bench_places.py did not finish")
+    finally:
+        if bp in PROCS:
+            PROCS.remove(bp)
+    m = re.search(r"radius\s+\d+ m: ([\d ]+) queries/s; median (\d+)", out)
+    if not m:
+        raise RuntimeError("bench_places.py said: %s" % out.strip())
+    alone = [float(x) for x in m.group(1).split()]
+    return {"rows": rows, "dead": dead, "data": os.path.relpath(data, REPO),
+            "over": over, "over_cmd": shown(over_args).replace(
+                " ".join(["PORT"] * 5), "PORT PORT PORT PORT PORT"),
+            "cmd": shown(args).replace(" ".join(["PORT"] * 5),
+                                       "PORT PORT PORT PORT PORT"),
+            "seed_cmd": shown(seed), "alone": alone,
+            "alone_cmd": "python3 tools/places/bench_places.py --data %s "
+            "--clients 4 --seconds %g --runs %d --radius %d" % (
+                os.path.relpath(data, REPO), WINDOW, RUNS, radius_m)}
 
 
 # ---- report ----------------------------------------------------------------
@@ -539,6 +1052,341 @@ def pair_table(fig, target):
     return lines
 
 
+FIGURE_KEYS = ("single16", "single1", "callgrind", "herd5", "converge_log",
+               "converge", "halfload", "memory", "relearn", "mesh", "whatsat")
+
+# The figures committed in BENCHMARKS.md by 912cd87 (make bench at node
+# commit 9fa0beb, before the optimisation commits 0333a9d "Faster hot
+# path" and 0acc434 "Node hot path: replies written once per loop
+# iteration...", and before the journal, d54cebb, existed).
+BEFORE = {
+    "single16": (102124, 185962), "single1": (53009, 78383),
+    "callgrind": (34238, 16786), "herd5": (71269, 160624),
+    "converge_log": 7306, "converge": 8389,
+}
+
+
+def pair_meds(f):
+    return (med([r[0]["rps"] for r in f["rows"]]),
+            med([r[1]["rps"] for r in f["rows"]]))
+
+
+def yes(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def targets_table(figs):
+    """One row per target of issue 5: the figure of this run, met or not."""
+    rows = []
+
+    def pair(key, label, target, lo):
+        f = figs.get(key)
+        if not f:
+            rows.append("| %s | %s | not measured | |" % (label, target))
+            return
+        h, r = pair_meds(f)
+        rows.append("| %s | %s | %.2fx (%s vs %s /s) | %s |" % (
+            label, target, h / r, fmt_rps(h), fmt_rps(r), yes(h / r >= lo)))
+    pair("single16", "one node IAMAT vs Redis SET, C=50 D=16", ">= 1.0x", 1.0)
+    pair("single1", "the same at C=50 D=1", ">= 0.95x", 0.95)
+    f = figs.get("callgrind")
+    if f:
+        ratio = med(f["node"]) / med(f["redis"])
+        rows.append("| instructions per IAMAT vs per Redis SET (callgrind) "
+                    "| <= 1.0x | %.2fx (%s vs %s) | %s |" % (
+                        ratio, fmt_rps(med(f["node"])),
+                        fmt_rps(med(f["redis"])), yes(ratio <= 1.0)))
+    pair("herd5", "five-node herd vs one Redis SET, D=16", ">= 0.25x", 0.25)
+    for key, label, getter in (
+            ("converge_log", "two-hop convergence p99, idle (logs)",
+             lambda f: med([r["p99"] for r in f["runs"]])),
+            ("converge", "two-hop convergence p99, idle (probes, upper "
+             "bound)", lambda f: med([r["upper_us"]["p99"]
+                                      for r in f["runs"]]))):
+        f = figs.get(key)
+        if f:
+            v = getter(f)
+            rows.append("| %s | <= 1 ms | %.2f ms | %s |" % (
+                label, v / 1e3, yes(v <= 1000)))
+    f = figs.get("halfload")
+    if f:
+        lv = f["levels"][0]
+        lg = med([r["p99"] for r in lv["logs"]])
+        pr = med([r["upper_us"]["p99"] for r in lv["probe"]])
+        rows.append("| convergence p99 at half the herd's maximum load "
+                    "(%s IAMAT/s) | <= 10 ms | %.1f ms (logs), %.1f ms "
+                    "(probes, upper bound) | %s |" % (
+                        fmt_rps(lv["rate"]), lg / 1e3, pr / 1e3,
+                        yes(min(lg, pr) <= 10000)))
+    f = figs.get("memory")
+    if f:
+        v = med([r["beyond"] for r in f["runs"]])
+        rows.append("| memory per client record beyond its id | <= 100 "
+                    "bytes | %.0f bytes | %s |" % (v, yes(v <= 100)))
+    f = figs.get("relearn")
+    if f:
+        v = med([r["log_s"] for r in f["runs"]])
+        rows.append("| a restarted node re-learning 1,000,000 clients | "
+                    "<= 2 s | %.2f s | %s |" % (v, yes(v <= 2.0)))
+    f = figs.get("mesh")
+    if f:
+        ok = f["agree"] and f["per_update"] == f["minimum"] and \
+            f.get("per_update2") == f["minimum"] and not f.get("dead")
+        rows.append("| 100-node random topology, degree 3-4 | converges; "
+                    "messages per update = 2E-(N-1) | every node holds "
+                    "every update: %s; %.2f floods per update, minimum %d "
+                    "| %s |" % ("yes" if f["agree"] else "NO",
+                                f["per_update"], f["minimum"], yes(ok)))
+    f = figs.get("whatsat")
+    if f:
+        rows.append("| WHATSAT through the local emulator, whole herd | "
+                    "reported, with the emulator's ceiling | %s /s; "
+                    "emulator alone %s /s | reported |" % (
+                        fmt_rps(med([r["rps"] for r in f["rows"]])),
+                        fmt_rps(med(f["alone"]))))
+    return ["### Targets of issue 5, this run", "",
+            "| figure | target | this run | |", "|---|---|---|---|"] + \
+        rows + [""]
+
+
+def before_after(figs):
+    """Before (912cd87) and after (this run) the optimisation commits."""
+    L = ["### Before and after the optimisation commits", "",
+         "Before: the figures committed in BENCHMARKS.md by 912cd87 "
+         "(`make bench` at node commit 9fa0beb, on the same VM while other "
+         "sessions were building and testing, load average 3.3 at its "
+         "start).  After: this run, with 0333a9d (\"Faster hot path\": no "
+         "float formatting per parsed location, log timestamps formatted "
+         "once a second, ...) and 0acc434 (\"Node hot path: replies "
+         "written once per loop iteration...\").  The node now also "
+         "journals every update (d54cebb, `fsync = everysec`), which the "
+         "before figures did not pay for.  Same commands both times; each "
+         "figure's own section below has its runs.", "",
+         "| figure | before | after | command |", "|---|---|---|---|"]
+    for key, label in (("single16", "one node, C=50 D=16"),
+                       ("single1", "one node, C=50 D=1"),
+                       ("herd5", "five-node herd, C=50 D=16")):
+        f = figs.get(key)
+        if not f:
+            continue
+        h, r = pair_meds(f)
+        bh, br = BEFORE[key]
+        L.append("| %s: IAMAT/s (ratio to Redis SET) | %s (%.2fx) | %s "
+                 "(%.2fx) | `%s` |" % (label, fmt_rps(bh), bh / br,
+                                       fmt_rps(h), h / r, f["node_cmd"]))
+    f = figs.get("callgrind")
+    if f:
+        bh, br = BEFORE["callgrind"]
+        L.append("| instructions per IAMAT (ratio to per SET) | %s (%.2fx) "
+                 "| %s (%.2fx) | `%s` under callgrind |" % (
+                     fmt_rps(bh), bh / br, fmt_rps(med(f["node"])),
+                     med(f["node"]) / med(f["redis"]), f["node_cmd"]))
+    f = figs.get("converge_log")
+    if f:
+        L.append("| two-hop convergence p99, idle, logs | %.2f ms | %.2f ms "
+                 "| `%s` |" % (BEFORE["converge_log"] / 1e3,
+                               med([r["p99"] for r in f["runs"]]) / 1e3,
+                               f["cmd"]))
+    f = figs.get("converge")
+    if f:
+        L.append("| two-hop convergence p99, idle, probes (upper bound) | "
+                 "%.2f ms | %.2f ms | `%s` |" % (
+                     BEFORE["converge"] / 1e3,
+                     med([r["upper_us"]["p99"] for r in f["runs"]]) / 1e3,
+                     f["cmd"]))
+    return L + [""]
+
+
+def report_new(figs):
+    L = []
+    f = figs.get("halfload")
+    if f:
+        L += ["### Convergence under load", "",
+              "The herd's maximum IAMAT rate is the median of the five-node "
+              "herd figure above (%s requests/s, C=50 D=16, %s).  For each "
+              "share of it, a paced `herd-bench --rate` load (50 connections "
+              "over the five nodes, ids b0..b9999) runs in the background; "
+              "1.3 s after it starts, the convergence samples run as in the "
+              "idle figures (origin Hill), and when they are done SIGTERM "
+              "ends the load's window, so the load covers exactly the "
+              "samples.  Each run starts a fresh herd; one load run with "
+              "the probes, then one with the log method.  The CPU column is "
+              "the machine's busy share (/proc/stat) while the samples ran."
+              % (fmt_rps(f["full"]), f["src"]), "",
+              "| share of max | paced rate /s | achieved /s | skipped | "
+              "load p50 / p99 us | CPUs busy | convergence p50 / p99 us "
+              "(logs) | p50 / p99 us (probes, upper bound) |",
+              "|---|---|---|---|---|---|---|---|"]
+        for lv in f["levels"]:
+            lo = lv["loads"]
+            L.append("| %g | %s | %s | %s | %.0f / %.0f | %.0f%% | "
+                     "%.0f / %.0f | %.0f / %.0f |" % (
+                         lv["share"], fmt_rps(lv["rate"]),
+                         fmt_rps(med([x["rps"] for x in lo])),
+                         fmt_rps(med([x["skipped"] for x in lo])),
+                         med([x["latency_us"]["p50"] for x in lo]),
+                         med([x["latency_us"]["p99"] for x in lo]),
+                         100 * med([x["busy"] for x in lo]),
+                         med([r["p50"] for r in lv["logs"]]),
+                         med([r["p99"] for r in lv["logs"]]),
+                         med([r["upper_us"]["p50"] for r in lv["probe"]]),
+                         med([r["upper_us"]["p99"] for r in lv["probe"]])))
+        L += ["", "p99 of each run (logs; probes):"]
+        for lv in f["levels"]:
+            L.append("share %g: %s; %s.  Samples some node never logged: "
+                     "%s." % (lv["share"],
+                              ", ".join("%.0f" % r["p99"] for r in lv["logs"]),
+                              ", ".join("%.0f" % r["upper_us"]["p99"]
+                                        for r in lv["probe"]),
+                              ", ".join(str(r["missing"])
+                                        for r in lv["logs"])))
+            L.append("")
+        lv = f["levels"][0]
+        L += ["    " + lv["load_cmd"], "    " + lv["conv_cmd"],
+              "    " + lv["log_cmd"], ""]
+    f = figs.get("memory")
+    if f:
+        runs = f["runs"]
+        L += ["### Memory per client record", "",
+              "One node (`data_dir` in the temporary directory, `fsync = "
+              "no`).  First %s IAMATs for ids w0.. over the same 50 "
+              "connections, so connection buffers and malloc's arenas are "
+              "in the baseline; 1.5 s later VmRSS (/proc/PID/status) is "
+              "read; then 1,000,000 IAMATs for the distinct ids m0 .. "
+              "m999999; when the status file shows every record held and "
+              "the counters stopped, VmRSS again.  Per record: (after - "
+              "before) / 1,000,000 - the mean id length (%.2f bytes).  "
+              "Fresh node per run." % (fmt_rps(f["warm"]), f["idlen"]), "",
+              "| | before kB | after kB | VmHWM kB | bytes per record | "
+              "beyond the id |", "|---|---|---|---|---|---|"]
+        for i, r in enumerate(runs):
+            L.append("| run %d | %s | %s | %s | %.1f | %.1f |" % (
+                i + 1, fmt_rps(r["before"]), fmt_rps(r["after"]),
+                fmt_rps(r["hwm"]), r["per"], r["beyond"]))
+        L += ["",
+              "Median: **%.0f bytes per record beyond its id** (target <= "
+              "100 bytes)." % med([r["beyond"] for r in runs]), "",
+              "    " + f["cmd"], ""]
+    f = figs.get("relearn")
+    if f:
+        runs = f["runs"]
+        L += ["### A restarted node re-learning 1,000,000 clients", "",
+              "Two nodes, Empty and Full, linked (Empty sorts first, so it "
+              "dials as soon as it starts; `fsync = everysec`, the "
+              "default).  Full alone gets 1,000,000 IAMATs for distinct "
+              "ids; then, per run, Empty's journal and snapshot are "
+              "deleted and Empty is started.  The time runs from just "
+              "before the script starts the process until the stamp of "
+              "Empty's log line `catch-up from Full: received N records, "
+              "M newer than held` (the same machine's realtime clock), "
+              "written when the last record has been applied.  As a "
+              "cross-check, the first moment Empty's status file (rewritten "
+              "every second) shows 1,000,000 clients, an upper bound.  "
+              "After each run Empty is killed with SIGKILL.", "",
+              "| run | to catch-up done (log) s | status file shows "
+              "1,000,000 s | start to link up s | link up to done s | "
+              "received / newer |", "|---|---|---|---|---|---|"]
+        for i, r in enumerate(runs):
+            L.append("| %d | %.3f | %.3f | %.3f | %.3f | %s / %s |" % (
+                i + 1, r["log_s"], r["status_s"], r["up_s"],
+                r["catchup_s"], fmt_rps(r["received"]),
+                fmt_rps(r["newer"])))
+        L += ["",
+              "Median: **%.2f s** (target <= 2 s)." % med(
+                  [r["log_s"] for r in runs]), "",
+              "    " + f["fill_cmd"],
+              "    rm data/Empty.*; bin/herd-node -c herd.ini Empty", ""]
+    f = figs.get("mesh")
+    if f:
+        conv = f["conv"]
+        L += ["### A generated 100-node topology", "",
+              "%d herd-node processes on this machine, free loopback "
+              "ports, `fsync = no`, places at an unused port.  The graph "
+              "(tools/bench/run_bench.py mesh_topology, seed 5): a ring "
+              "through the nodes in random order, a random perfect "
+              "matching, then random extra edges between nodes of degree "
+              "3: connected, %d edges, %d nodes of degree 3 and %d of "
+              "degree 4, diameter %d.  All links were up %.1f s after the "
+              "last port opened.  Once the counters were still, %d IAMATs "
+              "for fresh ids went to the nodes (one connection per node); "
+              "when every status file showed %d records and the counters "
+              "had stopped, the sums over the nodes were compared with "
+              "the start." % (f["n"], f["edges"], f["deg"][3], f["deg"][4],
+                              f["diameter"], f["links_s"], f["batch"],
+                              f["batch"]), "",
+              "- Every node holds every update: **%s** (every status file "
+              "shows %d records; the updates applied, summed, rose by %s = "
+              "%d x %d; three ids asked of all 100 nodes got one and the "
+              "same AT line: %s)." % (
+                  "yes" if f["agree"] else "NO", f["batch"],
+                  fmt_rps(f["applied"]), f["batch"], f["n"],
+                  "yes" if f["agree"] else "no"),
+              "- HERD-AT floods sent: %s, received: %s; **%.2f per update**; "
+              "the minimum, each node forwarding a new update once to each "
+              "neighbour but its sender, is 2E - (N-1) = 2 x %d - %d = "
+              "**%d**.  In the %d convergence samples below: %.2f per "
+              "update." % (fmt_rps(f["sent"]), fmt_rps(f["received"]),
+                           f["per_update"], f["edges"], f["n"] - 1,
+                           f["minimum"], 100 * len(conv),
+                           f.get("per_update2", float("nan"))),
+              "- Convergence from N000 (%d hops to the farthest node), "
+              "from the logs as in the idle figure, 100 samples 20 ms apart "
+              "per run, all 99 other nodes: p50 %.1f ms, p99 %.1f ms, max "
+              "%.1f ms (medians of %d runs; p99 of each run: %s)." % (
+                  f["ecc"], med([r["p50"] for r in conv]) / 1e3,
+                  med([r["p99"] for r in conv]) / 1e3,
+                  med([r["max"] for r in conv]) / 1e3, len(conv),
+                  ", ".join("%.1f" % (r["p99"] / 1e3) for r in conv)), "",
+              "    " + f["batch_cmd"], "    " + f["conv_cmd"], ""]
+    f = figs.get("whatsat")
+    if f:
+        rows = f["rows"]
+        L += ["### WHATSAT through the local emulator, whole herd", "",
+              "The five nodes with `provider = local` and `bin/herd-places` "
+              "on %s at a free port.  10,000 IAMATs seed ids b0..b9999 "
+              "(every node holds them all before WHATSATs start); then "
+              "only WHATSATs (radius 10 km, bound 5) over the five nodes.  "
+              "A WHATSAT counts as good only if its places status is OK or "
+              "ZERO_RESULTS.  50 x 4 = 200 in flight: each WHATSAT in "
+              "flight is an HTTP request on a connection of its own, and "
+              "the emulator serves at most %d connections at a time "
+              "(tools/places/server.h); beyond that it closes them "
+              "unanswered.  Every IAMAT sits at the same point in Los "
+              "Angeles, where a 10 km circle holds 15 places; the "
+              "emulator's ceiling is `bench_places.py` in this same run at "
+              "the same radius around random places (4 client processes, "
+              "one keep-alive connection each)." % (f["data"],
+                                                    WHATSAT_EMU_CONNS), "",
+              "| | requests/s (median) | p50 us | p99 us | runs | bad |",
+              "|---|---|---|---|---|---|",
+              "| Herd WHATSAT, C=50 D=4 | %s | %.0f | %.0f | %s | %d |" % (
+                  fmt_rps(med([r["rps"] for r in rows])),
+                  med([r["latency_us"]["p50"] for r in rows]),
+                  med([r["latency_us"]["p99"] for r in rows]),
+                  ", ".join(fmt_rps(r["rps"]) for r in rows),
+                  sum(r["bad"] for r in rows)),
+              "| emulator alone, 10 km | %s | | | %s | |" % (
+                  fmt_rps(med(f["alone"])),
+                  ", ".join(fmt_rps(x) for x in f["alone"])), "",
+              "CPU per WHATSAT (user + system, /proc/PID/stat, over each "
+              "run's warm-up and window): the five nodes together %.0f us, "
+              "the emulator %.0f us (medians).  "
+              "Ratio (herd / emulator alone): %.2fx.  Over the emulator's "
+              "connection cap (C=50 D=16, 800 in flight, one run): %s "
+              "replies/s, of which %s had no places (`UNKNOWN_ERROR`, the "
+              "nodes log `places request failed: Empty reply from "
+              "server`)." % (
+                  med([r["node_cpu_us"] for r in rows]),
+                  med([r["emu_cpu_us"] for r in rows]),
+                  med([r["rps"] for r in rows]) / med(f["alone"]),
+                  fmt_rps(f["over"]["rps"]),
+                  fmt_rps(f["over"]["bad"])), "",
+              "    " + f["seed_cmd"], "    " + f["cmd"],
+              "    " + f["alone_cmd"], "    " + f["over_cmd"], ""]
+    return L
+
+
+
 def report(m, figs, failures):
     L = [BEGIN, "",
          "## Herd beside Redis (written by `make bench`)",
@@ -549,26 +1397,34 @@ def report(m, figs, failures):
                                               m["cpu"], m["kernel"],
                                               m["redis"], m["load"]),
          "",
-         "**A shared machine:** other engineers were building and testing on "
-         "the same %s CPUs, so absolute numbers move from run to run.  Each "
-         "Herd run is paired with a Redis run taken right beside it, and "
-         "the ratios compare medians of the same session; read the ratios, "
-         "not the absolute numbers." % m["nproc"],
+         "**The machine:** %s CPUs for every process of a figure (servers, "
+         "herd-bench, and in the herd figures five or a hundred nodes), a "
+         "VM that other sessions may have used for builds and tests at the "
+         "same time (no other benchmark ran).  Each Herd run is paired with "
+         "a Redis run taken right beside it, and the ratios compare medians "
+         "of the same session.  The whole suite took %.1f minutes."
+         % (m["nproc"], m.get("minutes", 0)),
          "",
          "Method: every server is started by the script on a free loopback "
          "port (Redis with `--save '' --appendonly no`; nodes with a "
          "temporary herd.ini whose places provider is `google-legacy` at "
-         "an url where nothing listens).  `herd-bench` is one process on "
+         "an url where nothing listens, and the node's default durability: "
+         "a journal in a temporary data_dir with `fsync = everysec`, unless "
+         "a figure says otherwise).  `herd-bench` is one process on "
          "one libev loop; latency is from the write of a request to the "
          "arrival of its whole reply, in a log-bucket histogram (1.6%% "
          "resolution).  Each figure is the median of %d runs of %g s after "
-         "%g s of warm-up; PORT stands for the port the script picked.  "
+         "%g s of warm-up unless it says otherwise; PORT stands for the "
+         "port the script picked.  "
          "Requests: `IAMAT bN +34.068930-118.445127 SECS.NANOS` over "
          "100,000 ids (10,000 for the herd), each with a client time later "
          "than the last, so every one is stored and flooded; the Redis "
          "reference is `SET bN +34.068930-118.445127@SECS.NANOS`, the same "
-         "key and payload." % (RUNS, WINDOW, WARMUP),
+         "key and payload.  Every process the script starts is killed by "
+         "its pid when its figure ends, pass or fail." % (RUNS, WINDOW,
+                                                         WARMUP),
          ""]
+    L += targets_table(figs) + before_after(figs)
     f = figs.get("single16")
     if f:
         L += ["### One node, no neighbours: IAMAT vs Redis SET, C=50 D=16",
@@ -689,8 +1545,8 @@ def report(m, figs, failures):
                   ", ".join("%.0f" % r["upper_us"]["p99"] for r in runs)),
               "",
               "    " + f["cmd"], ""]
-    missing = [k for k in ("single16", "single1", "callgrind", "herd5",
-                           "converge_log", "converge") if k not in figs]
+    L += report_new(figs)
+    missing = [k for k in FIGURE_KEYS if k not in figs]
     for key, why in failures.items():
         L += ["Figure `%s` failed in this run: %s" % (key, why), ""]
     missing = [k for k in missing if k not in failures]
@@ -801,11 +1657,17 @@ def main():
             ("callgrind", lambda: fig_callgrind(tmp)),
             ("herd5", lambda: fig_herd5(tmp)),
             ("converge_log", lambda: fig_converge_log(tmp)),
-            ("converge", lambda: fig_converge(tmp))]
+            ("converge", lambda: fig_converge(tmp)),
+            ("halfload", lambda: fig_halfload(tmp, figs)),
+            ("memory", lambda: fig_memory(tmp)),
+            ("relearn", lambda: fig_relearn(tmp)),
+            ("mesh", lambda: fig_mesh(tmp)),
+            ("whatsat", lambda: fig_whatsat(tmp))]
     rc = 0
+    t_begin = time.monotonic()
     try:
         for key, fn in plan:
-            if key in SKIP or not have_node:
+            if key in SKIP or (ONLY and key not in ONLY) or not have_node:
                 continue
             if key == "callgrind" and not VALGRIND:
                 log("warning: valgrind missing; callgrind figure skipped")
@@ -819,6 +1681,7 @@ def main():
                 rc = 1
             finally:
                 kill_all()
+        m["minutes"] = (time.monotonic() - t_begin) / 60
         if figs:
             write_section(report(m, figs, failures))
             log("wrote %s" % OUT)
