@@ -141,8 +141,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 errno == ENOMEM) {
                 /* Out of descriptors: stop accepting for a moment rather
                  * than spin on a listener that stays readable. */
-                log_msg(LOG_WARN, "accept: %s; pausing accepts for 100 ms",
-                        strerror(errno));
+                static ev_tstamp last_said;
+                if (ev_now(loop) - last_said >= 10) {
+                    /* Once per 10 s, not at every retry. */
+                    log_msg(LOG_WARN, "accept: %s; pausing accepts for 100 ms",
+                            strerror(errno));
+                    last_said = ev_now(loop);
+                }
                 ev_io_stop(loop, &n->accept_watcher);
                 ev_timer_set(&n->accept_retry, 0.1, 0.);
                 ev_timer_start(loop, &n->accept_retry);

@@ -256,3 +256,51 @@ def test_sighup_relinks_without_restart(procs, tmp_path):
     assert h.procs["Hill"].pid == pid and h.procs["Hill"].poll() is None
     c = h.client("Smith")
     wait_for(lambda: c.whatsat("WHATSAT keep 1 1").startswith(at), what="Smith catch-up")
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_no_busy_loop(procs, tmp_path):
+    """With its descriptors used up the node stops accepting for a moment
+    instead of spinning on a listener that stays readable, and serves
+    again once descriptors are free."""
+    import resource
+    ini, ports = write_ini(tmp_path, {"Hill": []})
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    p = procs.start([binary("herd-node"), "-c", ini, "Hill"], cwd=str(tmp_path),
+                    preexec_fn=low_limit)
+    from herdlib import port_open
+    wait_for(lambda: port_open(ports["Hill"]), what="Hill")
+    held = []
+    for _ in range(80):
+        try:
+            held.append(socket.create_connection(("127.0.0.1", ports["Hill"]), timeout=2))
+        except OSError:
+            break
+    time.sleep(0.5)
+    # Connections beyond the limit wait in the backlog; the node idles.
+    before = cpu_seconds(p.pid)
+    time.sleep(2.0)
+    spent = cpu_seconds(p.pid) - before
+    assert spent < 1.0, "node spun for %.2f s of CPU in 2 s" % spent
+    assert "pausing accepts" in open(tmp_path / "logs" / "Hill.log").read()
+    for s in held:
+        s.close()
+    c = wait_for(lambda: _try_client(ports["Hill"]), timeout=10, what="service again")
+    assert c.request(KIWI).startswith(b"AT Hill ")
+
+
+def _try_client(port):
+    try:
+        c = Client(port, timeout=2)
+        c.request("IAMAT probe +1+1 1")
+        return c
+    except (OSError, EOFError):
+        return None
