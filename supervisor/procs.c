@@ -9,32 +9,52 @@
 
 #include "common/log.h"
 
-unsigned long long procs_starttime(pid_t pid)
+/* /proc/PID/stat into text, and in *fields what follows the command
+ * name (which may hold spaces and parentheses, so it ends at the last
+ * ')'), or NULL when there is no ')'.  0, or -1 when there is no such
+ * file. */
+static int read_stat(pid_t pid, char *text, size_t size, char **fields)
 {
-    char path[64], text[1024], *p;
-    unsigned long long start = 0;
+    char path[64];
     FILE *f;
     size_t n;
 
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     f = fopen(path, "re");
     if (!f)
-        return 0;
-    n = fread(text, 1, sizeof text - 1, f);
+        return -1;
+    n = fread(text, 1, size - 1, f);
     fclose(f);
     text[n] = '\0';
-    /* The command name may hold spaces and parentheses: skip past the
-     * last ')' and count fields from there (field 3 comes next). */
-    p = strrchr(text, ')');
-    if (!p)
+    *fields = strrchr(text, ')');
+    if (*fields)
+        (*fields)++;
+    return 0;
+}
+
+unsigned long long procs_starttime(pid_t pid)
+{
+    char text[1024], *p;
+    unsigned long long start = 0;
+
+    /* Count fields from past the command name (field 3 comes next). */
+    if (read_stat(pid, text, sizeof text, &p) < 0 || !p)
         return 0;
-    p++;
     for (int field = 3; field < 22 && p; field++) {
         p = strchr(p + 1, ' ');
     }
     if (p && sscanf(p, " %llu", &start) != 1)
         start = 0;
     return start;
+}
+
+int procs_state(pid_t pid)
+{
+    char text[512], *p;
+
+    if (read_stat(pid, text, sizeof text, &p) < 0)
+        return 0;
+    return p && p[0] == ' ' && p[1] ? p[1] : '?';
 }
 
 struct leftover {
@@ -106,17 +126,8 @@ int procs_take_over(const char *state_path, int grace_s)
     for (int waited = 0; n && waited < 5000; waited += 50) {
         int alive = 0;
         for (int i = 0; i < n; i++) {
-            char path[64], text[512];
-            FILE *g;
-            snprintf(path, sizeof path, "/proc/%d/stat", (int)found[i].pid);
-            g = fopen(path, "re");
-            if (!g)
-                continue;
-            size_t k = fread(text, 1, sizeof text - 1, g);
-            fclose(g);
-            text[k] = '\0';
-            char *p = strrchr(text, ')');
-            if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' &&
+            int state = procs_state(found[i].pid);
+            if (state && state != '?' && state != 'Z' && state != 'X' &&
                 procs_starttime(found[i].pid) == st[i])
                 alive = 1;
         }

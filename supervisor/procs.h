@@ -9,6 +9,11 @@
 /* Field 22 of /proc/PID/stat (start time in clock ticks), 0 if none. */
 unsigned long long procs_starttime(pid_t pid);
 
+/* The state letter of /proc/PID/stat ('R', 'S', 'Z' for a zombie, ...);
+ * '?' when the line cannot be read as one; 0 when there is no such
+ * process. */
+int procs_state(pid_t pid);
+
 /* Stop the processes a previous supervisor recorded in state_path (lines
  * "PID STARTTIME NAME"), if each is still the same process: SIGTERM to
  * its group, SIGKILL after grace_s.  Returns how many were found. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "herdctl.h"
+#include "supervisor/procs.h"
 #include "supervisor/unixsock.h"
 
 int ctl_request(struct ctl *c, const char *command, cJSON **reply)
@@ -109,23 +110,14 @@ cJSON *ctl_find_node(cJSON *status, const char *name)
 
 int ctl_pid_gone(pid_t pid)
 {
-    char path[64], text[512];
-    FILE *f;
-    size_t n;
+    int state;
 
     if (pid <= 0)
         return 1;
     if (kill(pid, 0) < 0 && errno == ESRCH)
         return 1;
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    f = fopen(path, "re");
-    if (!f)
-        return 1;
-    n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    char *p = strrchr(text, ')');
-    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+    state = procs_state(pid);
+    return state == 0 || state == 'Z' || state == 'X';
 }
 
 void ctl_sleep_ms(long ms)
