@@ -35,7 +35,7 @@ NODE_OBJS := $(call objs,node)
 SUPERVISOR_OBJS := $(call objs,supervisor)
 # herdctl links these supervisor modules rather than keeping copies of
 # them that could drift apart.
-HERDCTL_SHARED := hosts procs unixsock
+HERDCTL_SHARED := hosts procs status_row unixsock
 HERDCTL_OBJS := $(call objs,tools/herdctl) \
                 $(patsubst %,$(OUT)/supervisor/%.o,$(HERDCTL_SHARED))
 PLACES_OBJS := $(call objs,tools/places)

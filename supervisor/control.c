@@ -12,6 +12,7 @@
 
 #include "child.h"
 #include "common/log.h"
+#include "status_row.h"
 #include "sup.h"
 #include "unixsock.h"
 
@@ -79,21 +80,12 @@ static void add_remote_rows(struct sup *s, cJSON *nodes)
 
         if (c)
             continue;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", n->name);
-        cJSON_AddStringToObject(o, "state", "remote");
-        cJSON_AddNullToObject(o, "pid");
-        cJSON_AddStringToObject(o, "host", n->host);
-        cJSON_AddNumberToObject(o, "port", n->port);
-        cJSON_AddNumberToObject(o, "uptime_s", 0);
-        cJSON_AddNumberToObject(o, "restarts", 0);
-        cJSON_AddNullToObject(o, "last_exit");
-        cJSON *nb = cJSON_AddArrayToObject(o, "neighbors");
+        cJSON *o = status_row_idle(n, "remote");
+        status_row_neighbors(o, &s->cfg, n);
         cJSON *here = cJSON_CreateArray();
         for (size_t k = 0; k < n->n_neighbors; k++) {
             const char *peer = s->cfg.nodes[n->neighbors[k]].name;
             struct child *pc = find(s, peer);
-            cJSON_AddItemToArray(nb, cJSON_CreateString(peer));
             if (!pc)
                 continue;       /* remote to remote: not ours to see */
             const char *state = "stopped";
@@ -153,13 +145,8 @@ static cJSON *status_json(struct sup *s)
             continue;
         }
         int i = config_find_node(&s->cfg, c->name);
-        cJSON *nb = cJSON_AddArrayToObject(o, "neighbors");
-        if (i >= 0 && !c->removed) {
-            const struct node_conf *n = &s->cfg.nodes[i];
-            for (size_t k = 0; k < n->n_neighbors; k++)
-                cJSON_AddItemToArray(nb, cJSON_CreateString(
-                    s->cfg.nodes[n->neighbors[k]].name));
-        }
+        status_row_neighbors(o, &s->cfg,
+                             i >= 0 && !c->removed ? &s->cfg.nodes[i] : NULL);
         /* Per-link state, as the node itself last wrote it. */
         cJSON *links = cJSON_AddArrayToObject(o, "links");
         if (c->pid)

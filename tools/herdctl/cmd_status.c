@@ -6,6 +6,7 @@
 
 #include "herdctl.h"
 #include "supervisor/hosts.h"
+#include "supervisor/status_row.h"
 
 static const char *str(cJSON *o, const char *key, const char *dflt)
 {
@@ -50,23 +51,12 @@ static cJSON *offline_status(struct ctl *c)
     nodes = cJSON_AddArrayToObject(r, "nodes");
     for (size_t i = 0; i < c->cfg.n_nodes; i++) {
         const struct node_conf *n = &c->cfg.nodes[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", n->name);
-        cJSON_AddStringToObject(o, "state",
-                                here && !here[i] ? "remote" : "stopped");
-        cJSON_AddNullToObject(o, "pid");
-        cJSON_AddStringToObject(o, "host", n->host);
-        cJSON_AddNumberToObject(o, "port", n->port);
-        cJSON_AddNumberToObject(o, "uptime_s", 0);
-        cJSON_AddNumberToObject(o, "restarts", 0);
-        cJSON_AddNullToObject(o, "last_exit");
+        cJSON *o = status_row_idle(n, here && !here[i] ? "remote"
+                                                     : "stopped");
         cJSON_AddNullToObject(o, "links_up");
         cJSON_AddNullToObject(o, "links_total");
         cJSON_AddNullToObject(o, "clients");
-        cJSON *nb = cJSON_AddArrayToObject(o, "neighbors");
-        for (size_t k = 0; k < n->n_neighbors; k++)
-            cJSON_AddItemToArray(nb, cJSON_CreateString(
-                c->cfg.nodes[n->neighbors[k]].name));
+        status_row_neighbors(o, &c->cfg, n);
         cJSON_AddItemToArray(nodes, o);
     }
     free(here);
