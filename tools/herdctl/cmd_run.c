@@ -379,31 +379,46 @@ static int wait_gone(const pid_t *pids, size_t n, double timeout)
     }
 }
 
+/* Send "VERB NODE" to the supervisor, then wait until the process the
+ * node had in its answer is gone; *pid gets that pid (0 when it had
+ * none).  0, or herdctl's exit code (message printed). */
+static int node_request(struct ctl *c, const char *verb, const char *node,
+                        pid_t *pid)
+{
+    cJSON *st = NULL;
+    char cmd[128];
+    int rc;
+
+    snprintf(cmd, sizeof cmd, "%s %s", verb, node);
+    rc = ctl_request(c, cmd, &st);
+    if (rc == EX_DOWN)
+        fprintf(stderr, "herdctl: the herd is not running\n");
+    if (rc)
+        return rc;
+    if ((rc = ctl_refused(st))) {
+        cJSON_Delete(st);
+        return rc;
+    }
+    *pid = pid_of(ctl_find_node(st, node));
+    cJSON_Delete(st);
+    if (!wait_gone(pid, 1, c->cfg.stop_grace_s + 15.0)) {
+        fprintf(stderr, "herdctl: %s (pid %d) has not stopped\n", node,
+                (int)*pid);
+        return EX_SYS;
+    }
+    return 0;
+}
+
 int cmd_stop(struct ctl *c, const char *node)
 {
     cJSON *st = NULL, *n;
     int rc;
-    char cmd[128];
     double timeout = c->cfg.stop_grace_s + 15.0;
 
     if (node) {
-        snprintf(cmd, sizeof cmd, "stop %s", node);
-        rc = ctl_request(c, cmd, &st);
-        if (rc == EX_DOWN)
-            fprintf(stderr, "herdctl: the herd is not running\n");
-        if (rc)
+        pid_t pid;
+        if ((rc = node_request(c, "stop", node, &pid)))
             return rc;
-        if ((rc = ctl_refused(st))) {
-            cJSON_Delete(st);
-            return rc;
-        }
-        pid_t pid = pid_of(ctl_find_node(st, node));
-        cJSON_Delete(st);
-        if (!wait_gone(&pid, 1, timeout)) {
-            fprintf(stderr, "herdctl: %s (pid %d) has not stopped\n", node,
-                    (int)pid);
-            return EX_SYS;
-        }
         const char *names[] = {node};
         st = wait_settled(c, names, 1, 5.0);
         cJSON_Delete(st);
@@ -447,25 +462,10 @@ int cmd_restart(struct ctl *c, const char *node)
 {
     cJSON *st = NULL;
     int rc;
-    char cmd[128];
+    pid_t old;
 
-    snprintf(cmd, sizeof cmd, "restart %s", node);
-    rc = ctl_request(c, cmd, &st);
-    if (rc == EX_DOWN)
-        fprintf(stderr, "herdctl: the herd is not running\n");
-    if (rc)
+    if ((rc = node_request(c, "restart", node, &old)))
         return rc;
-    if ((rc = ctl_refused(st))) {
-        cJSON_Delete(st);
-        return rc;
-    }
-    pid_t old = pid_of(ctl_find_node(st, node));
-    cJSON_Delete(st);
-    if (old && !wait_gone(&old, 1, c->cfg.stop_grace_s + 15.0)) {
-        fprintf(stderr, "herdctl: %s (pid %d) has not stopped\n", node,
-                (int)old);
-        return EX_SYS;
-    }
     const char *names[] = {node};
     double deadline = ctl_now() + SETTLE_S;
     for (;;) {
