@@ -9,27 +9,7 @@ import time
 import pytest
 
 from herdlib import binary, free_port, wait_for
-from supervisorlib import (SupHerd, line_topology, pid_alive,
-                           sanitizer_reports, wait_gone)
-
-
-@pytest.fixture
-def make_herd(procs, tmp_path):
-    herds = []
-
-    def make(topology, **kw):
-        h = SupHerd(procs, tmp_path, topology, **kw)
-        herds.append(h)
-        return h
-    yield make
-    for h in herds:
-        h.track()
-        try:
-            h.ctl("stop", timeout=30)
-        except Exception:
-            pass
-    for h in herds:
-        assert not sanitizer_reports(h), sanitizer_reports(h)
+from supervisorlib import line_topology, pid_alive, wait_gone
 
 
 def test_help_documents_exit_codes(make_herd):
