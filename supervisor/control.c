@@ -248,13 +248,6 @@ static void serve(struct sup *s, int fd)
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-        cred.uid != geteuid()) {
-        log_msg(LOG_WARN, "control: refused a client of uid %d",
-                (int)cred.uid);
-        reply = reply_error(4, "permission denied%s", "");
-        goto send;
-    }
     while (got < sizeof line - 1) {
         ssize_t r = read(fd, line + got, sizeof line - 1 - got);
         if (r < 0 && errno == EINTR)
@@ -266,6 +259,15 @@ static void serve(struct sup *s, int fd)
             break;
     }
     line[got] = '\0';
+    /* Checked after the request is read (bounded, and never acted on), so
+     * the refusal is not lost to a reset from closing on unread bytes. */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        cred.uid != geteuid()) {
+        log_msg(LOG_WARN, "control: refused a client of uid %d",
+                (int)cred.uid);
+        reply = reply_error(4, "permission denied%s", "");
+        goto send;
+    }
     if (!memchr(line, '\n', got)) {
         reply = reply_error(100, "incomplete command%s", "");
         goto send;
