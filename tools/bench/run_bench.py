@@ -635,6 +635,7 @@ def fig_halfload(tmp, figs):
                 if dead:
                     raise RuntimeError("node(s) died under load: %s"
                                        % ", ".join(dead))
+                time.sleep(1.0)     # the last samples' floods land
             finally:
                 stop_all(procs.values())     # SIGTERM: the logs are flushed
             reply, applied = log_times(d, prefix)
@@ -1373,14 +1374,15 @@ def report_new(figs):
               "the emulator %.0f us (medians).  "
               "Ratio (herd / emulator alone): %.2fx.  Over the emulator's "
               "connection cap (C=50 D=16, 800 in flight, one run): %s "
-              "replies/s, of which %s had no places (`UNKNOWN_ERROR`, the "
-              "nodes log `places request failed: Empty reply from "
-              "server`)." % (
+              "replies/s, and %s of its %s replies had no places "
+              "(`UNKNOWN_ERROR`, the nodes log `places request failed: "
+              "Empty reply from server`)." % (
                   med([r["node_cpu_us"] for r in rows]),
                   med([r["emu_cpu_us"] for r in rows]),
                   med([r["rps"] for r in rows]) / med(f["alone"]),
                   fmt_rps(f["over"]["rps"]),
-                  fmt_rps(f["over"]["bad"])), "",
+                  fmt_rps(f["over"]["bad"]),
+                  fmt_rps(f["over"]["replies"])), "",
               "    " + f["seed_cmd"], "    " + f["cmd"],
               "    " + f["alone_cmd"], "    " + f["over_cmd"], ""]
     return L
