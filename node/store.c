@@ -30,7 +30,6 @@ const char *record_line(const struct record *r, size_t *len)
 static const char *record_id(const struct record *r, size_t *len)
 {
     const char *line, *p;
-    size_t line_len;
 
     if ((uintptr_t)r & 1u) {
         const struct probe *pr = (const struct probe *)((uintptr_t)r & ~(uintptr_t)1u);
@@ -38,11 +37,12 @@ static const char *record_id(const struct record *r, size_t *len)
         return pr->id;
     }
     /* "AT SERVER DIFF ID ...": the ID follows the third space and runs to
-     * the fourth (no field holds whitespace). */
-    line = record_line(r, &line_len);
-    p = memchr(line + 3, ' ', line_len - 3);
-    p = memchr(p + 1, ' ', line_len - (size_t)(p + 1 - line)) + 1;
-    *len = (size_t)((const char *)memchr(p, ' ', line_len - (size_t)(p - line)) - p);
+     * the fourth (no field holds whitespace, and a stored line always has
+     * all six fields, so the scans need no length). */
+    line = (const char *)r;
+    p = rawmemchr(line + 3, ' ');
+    p = (const char *)rawmemchr(p + 1, ' ') + 1;
+    *len = (size_t)((const char *)rawmemchr(p, ' ') - p);
     return p;
 }
 

@@ -134,3 +134,24 @@ def test_slow_emulator_does_not_slow_iamat(procs, tmp_path):
     assert early is None
     slow.sock.settimeout(10)
     assert slow.read_until(b"\n\n").endswith(b"}\n\n")
+
+
+def test_many_whatsats_in_flight_queue_instead_of_failing(procs, tmp_path):
+    """More WHATSATs in flight than the emulator takes connections (256):
+    the node keeps at most 64 connections to it and queues the rest, so
+    every one gets real places, none an error."""
+    port = start_emulator(procs, tmp_path, ["--latency-ms", "200"])
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "local", "port": str(port), "url": None,
+                     "timeout_ms": "30000"})
+    h.start_all()
+    h.client("Hill").request(KIWI)
+    clients = [h.client("Hill") for _ in range(12)]
+    for c in clients:
+        c.send("WHATSAT kiwi.cs.ucla.edu 3 1\n" * 30)
+    for c in clients:
+        for _ in range(30):
+            first = c.read_line()
+            assert first.startswith(b"AT Hill ")
+            data = json.loads(c.read_until(b"\n\n")[:-2])
+            assert data["status"] == "OK", data
