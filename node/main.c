@@ -370,6 +370,9 @@ int main(int argc, char **argv)
     ev_signal_start(n->loop, &n->sigterm);
     ev_signal_start(n->loop, &n->sigint);
     ev_signal_start(n->loop, &n->sighup);
+    /* What start-up logged (the journal load among it) is on disk before
+     * anyone can see the port open. */
+    log_flush();
     n->listen_fd = listen_on(n->host, n->port, err, sizeof err);
     if (n->listen_fd < 0) {
         char what[CONFIG_HOST_MAX + 16];
