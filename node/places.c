@@ -234,10 +234,10 @@ struct places *places_new(struct ev_loop *loop, const struct herd_config *cfg)
     curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-    /* A bounded number of connections to the places service; requests
-     * beyond it wait in libcurl's queue (their timeout still runs)
-     * instead of overrunning the service's own connection limit. */
-    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    /* At most 32 connections to the places service (eight nodes fit the
+     * emulator's 256); requests beyond it wait in libcurl's queue (their
+     * timeout still runs) instead of overrunning the service's limit. */
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
     return p;
 }
 

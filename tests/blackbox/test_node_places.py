@@ -138,7 +138,7 @@ def test_slow_emulator_does_not_slow_iamat(procs, tmp_path):
 
 def test_many_whatsats_in_flight_queue_instead_of_failing(procs, tmp_path):
     """More WHATSATs in flight than the emulator takes connections (256):
-    the node keeps at most 64 connections to it and queues the rest, so
+    the node keeps at most 32 connections to it and queues the rest, so
     every one gets real places, none an error."""
     port = start_emulator(procs, tmp_path, ["--latency-ms", "200"])
     h = Herd(procs, tmp_path, topology={"Hill": []},
