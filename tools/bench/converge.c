@@ -63,18 +63,9 @@ static const char *conv_name(struct conv *cv, struct conv_conn *c)
 
 static void conv_flush(struct conv *cv, struct conv_conn *c)
 {
-    while (buf_len(&c->out) > 0) {
-        ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            conv_fail(cv, "write to %s: %s", conv_name(cv, c),
-                      strerror(errno));
-            return;
-        }
-        buf_consume(&c->out, (size_t)n);
+    if (net_flush(c->fd, &c->out) < 0) {
+        conv_fail(cv, "write to %s: %s", conv_name(cv, c), strerror(errno));
+        return;
     }
     ev_io_stop(cv->loop, &c->io);
     ev_io_set(&c->io, c->fd, EV_READ | (buf_len(&c->out) ? EV_WRITE : 0));

@@ -183,20 +183,14 @@ static void load_kill(struct load *ld, struct load_conn *c, const char *why)
 
 static void load_flush(struct load *ld, struct load_conn *c)
 {
-    while (buf_len(&c->out) > 0) {
-        ssize_t n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            load_kill(ld, c, strerror(errno));
-            return;
-        }
-        if (ld->measuring)
-            ld->r->bytes_out += (uint64_t)n;
-        buf_consume(&c->out, (size_t)n);
+    ssize_t n = net_flush(c->fd, &c->out);
+
+    if (n < 0) {
+        load_kill(ld, c, strerror(errno));
+        return;
     }
+    if (ld->measuring)
+        ld->r->bytes_out += (uint64_t)n;
     load_set_events(ld, c, buf_len(&c->out) > 0);
 }
 

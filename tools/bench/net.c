@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+
 int net_parse_target(const char *s, struct bench_target *t,
                      char *err, size_t errlen)
 {
@@ -116,4 +118,23 @@ size_t net_utoa(uint64_t v, char *out)
     for (i = 0; i < n; i++)
         out[i] = tmp[n - 1 - i];
     return n;
+}
+
+ssize_t net_flush(int fd, struct buf *b)
+{
+    ssize_t total = 0;
+
+    while (buf_len(b) > 0) {
+        ssize_t n = write(fd, buf_head(b), buf_len(b));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        buf_consume(b, (size_t)n);
+        total += n;
+    }
+    return total;
 }

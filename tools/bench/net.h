@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct bench_target {
     char text[300];                 /* as given, for messages */
@@ -20,6 +21,12 @@ int net_parse_target(const char *s, struct bench_target *t,
 /* A connected, non-blocking TCP socket with TCP_NODELAY.  The connect
  * itself blocks (it happens before any measurement).  fd, or -1 (errno). */
 int net_connect(const struct bench_target *t);
+
+struct buf;
+
+/* Write as much of b as the socket takes now.  Returns the bytes written
+ * (0 when the socket is full), or -1 with errno on a real error. */
+ssize_t net_flush(int fd, struct buf *b);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t net_now_ns(void);
