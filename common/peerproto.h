@@ -45,8 +45,10 @@ int peer_is_peer_line(const char *line, size_t len);
 /* Parse one peer line.  Returns the kind (PEER_MSG_INVALID when malformed). */
 enum peer_msg_kind peer_parse(const char *line, size_t len, struct peer_msg *out);
 
-/* Formatters: return the length needed (without NUL); write only when it
- * fits in cap.  Each line ends in "\n". */
+/* Formatters: return the length needed (without NUL), like snprintf;
+ * peer_format_at() writes only when it fits, the others may leave a cut
+ * line, so callers give room for the longest (256 bytes do).  Each line
+ * ends in "\n". */
 size_t peer_format_hello(const char *from, const char *to, const char *nonce,
                          char *buf, size_t cap);
 size_t peer_format_challenge(const char *from, const char *nonce,
