@@ -350,7 +350,10 @@ void conn_sweep_idle(ev_tstamp now, double idle)
 
     for (; c; c = next) {
         next = c->next;
-        if (buf_len(&c->in) > 0 && now - c->line_since > idle)
+        /* Whole lines waiting (reading is paused for backpressure) are
+         * not a stall; only an unfinished line counts. */
+        if (buf_len(&c->in) > 0 && now - c->line_since > idle &&
+            !memchr(buf_head(&c->in), '\n', buf_len(&c->in)))
             conn_close(c, "a line unfinished for too long");
     }
 }

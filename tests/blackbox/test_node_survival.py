@@ -304,3 +304,28 @@ def _try_client(port):
         return c
     except (OSError, EOFError):
         return None
+
+
+def test_slow_reader_with_whole_lines_waiting_is_not_dropped(procs, tmp_path):
+    """A client that pipelines more than its output cap lets through is
+    paused, not dropped: its waiting lines are whole, so the line deadline
+    (idle_timeout_s) does not apply to them."""
+    h = one_node(procs, tmp_path, herd={"idle_timeout_s": "1", "max_output_kb": "64"})
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connect
+    s.connect(("127.0.0.1", h.ports["Hill"]))
+    s.settimeout(10)
+    n = 150000                      # ~10 MB of replies: more than kernel buffers
+    sender = threading.Thread(
+        target=lambda: s.sendall(b"IAMAT slow +1+1 1621464827\n" * n), daemon=True)
+    sender.start()
+    time.sleep(3)                   # not reading at all, past the deadline
+    got, buf = 0, b""
+    deadline = time.monotonic() + 60
+    while got < n and time.monotonic() < deadline:
+        chunk = s.recv(65536)
+        assert chunk, "the node dropped a client whose lines were whole"
+        got += chunk.count(b"\n")
+    assert got == n
+    sender.join(timeout=10)
+    s.close()
