@@ -3,11 +3,13 @@
 # so a machine that already has them is never touched (and needs no root).
 set -eu
 
-PACKAGES="build-essential pkg-config clang libclang-rt-dev libev-dev libcurl4-openssl-dev
+PACKAGES="build-essential pkg-config clang libclang-rt-dev libev-dev libcurl4-gnutls-dev
 libcjson-dev libinih-dev libhts-dev libssl-dev libmicrohttpd-dev
 libcmocka-dev zlib1g-dev python3 python3-pytest redis-server valgrind systemd
 iproute2"
 
+# libcurl comes in its GnuTLS flavour: libhts-dev (for klib's khash.h)
+# depends on it, and Debian's OpenSSL flavour conflicts with it.
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
