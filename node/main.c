@@ -248,28 +248,27 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
         node_write_status(g_node);
 }
 
-/* Before the loop sleeps: first what this iteration queued for peers and
- * clients goes out (floods never wait for the disk), then one journal
- * write (and with fsync = always, one fsync: group commit) for every
- * update this iteration applied, then the replies that waited for it, then
- * one log write for everything it logged, so a kill -9 loses at most the
- * iteration it interrupts.
+/* Before the loop sleeps: one journal write (and with fsync = always, one
+ * fsync: group commit) for every update this iteration applied, then the
+ * replies and floods this iteration queued, then one log write for
+ * everything it logged, so a kill -9 loses at most the iteration it
+ * interrupts.  Replies go after the journal write in every mode: an
+ * acknowledged update is at least in the kernel's hands, so the death of
+ * the process alone never loses it.
  *
  * Ordering, fsync = always: an IAMAT's reply is its acknowledgment.  Such
  * a reply is never handed to conn_send() while its update is unsynced:
  * client.c holds it in the connection's reply queue (journal_unsynced()),
  * and only client_release_held(), right after journal_flush() has synced,
- * queues it.  Queued bytes leave only from conn_flush_pending() or from
- * write watchers, which run once the loop has polled again.  So every
- * reply a client can read follows the fsync of the updates it
- * acknowledges; the first conn_flush_pending() below sends only what
- * needs no fsync (floods, WHATSAT and "? " replies). */
+ * queues it.  Queued bytes leave only from conn_flush_pending(), called
+ * below after both, or from write watchers, which run once the loop has
+ * polled again.  So every reply a client can read follows the fsync of
+ * the updates it acknowledges. */
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
     (void)w;
     (void)revents;
-    conn_flush_pending();
     journal_flush(g_node->journal);
     client_release_held();
     conn_flush_pending();
