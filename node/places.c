@@ -259,6 +259,18 @@ void places_free(struct places *p)
     free(p);
 }
 
+/* Free a request that never reached the multi handle. */
+static void discard(struct places_req *r)
+{
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    buf_free(&r->body);
+    free(r->url);
+    free(r->post);
+    free(r);
+}
+
 static void fail_now(places_done_fn done, void *ctx, const char *why)
 {
     deliver(done, ctx, places_reply_fault("UNKNOWN_ERROR", why));
@@ -300,12 +312,7 @@ struct places_req *places_fetch(struct places *p, const struct places_query *q,
         r->url = places_legacy_url(p->base, q, p->key);
     }
     if (!r->easy || !r->url || (p->provider == PLACES_GOOGLE && !r->post)) {
-        if (r->easy)
-            curl_easy_cleanup(r->easy);
-        curl_slist_free_all(r->headers);
-        free(r->url);
-        free(r->post);
-        free(r);
+        discard(r);
         fail_now(done, ctx, "out of memory");
         return NULL;
     }
@@ -326,11 +333,7 @@ struct places_req *places_fetch(struct places *p, const struct places_query *q,
         curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(r->post));
     }
     if (curl_multi_add_handle(p->multi, r->easy) != CURLM_OK) {
-        curl_easy_cleanup(r->easy);
-        curl_slist_free_all(r->headers);
-        free(r->url);
-        free(r->post);
-        free(r);
+        discard(r);
         fail_now(done, ctx, "cannot start the places request");
         return NULL;
     }
