@@ -266,32 +266,18 @@ static void conv_on_io(struct ev_loop *loop, ev_io *w, int revents)
         conv_flush(cv, c);
     if (!(revents & EV_READ) || cv->failed)
         return;
-    for (;;) {
-        size_t room;
-        char *p = buf_space(&c->in, 16384, &room);
-        ssize_t n;
-
-        if (p == NULL) {
-            conv_fail(cv, "%s: %s", conv_name(cv, c), "reply too long");
-            return;
-        }
-        n = read(c->fd, p, room);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            conv_fail(cv, "read from %s: %s", conv_name(cv, c),
-                      strerror(errno));
-            return;
-        }
-        if (n == 0) {
-            conv_fail(cv, "%s: %s", conv_name(cv, c), "closed the connection");
-            return;
-        }
-        buf_commit(&c->in, (size_t)n);
-        if ((size_t)n < room)
-            break;
+    switch (net_fill(c->fd, &c->in, 16384)) {
+    case NET_READ_FULL:
+        conv_fail(cv, "%s: %s", conv_name(cv, c), "reply too long");
+        return;
+    case NET_READ_ERROR:
+        conv_fail(cv, "read from %s: %s", conv_name(cv, c), strerror(errno));
+        return;
+    case NET_READ_EOF:
+        conv_fail(cv, "%s: %s", conv_name(cv, c), "closed the connection");
+        return;
+    default:
+        break;
     }
     t_recv = net_now_ns();
     while (!cv->failed && buf_take_line(&c->in, &line, &len)) {

@@ -364,36 +364,23 @@ static void load_on_io(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
 
     if (revents & EV_READ) {
-        int got = 0;
-        for (;;) {
-            size_t room;
-            char *p = buf_space(&c->in, 65536, &room);
-            ssize_t n;
+        ssize_t n = net_fill(c->fd, &c->in, 65536);
+        int got = n > 0;
 
-            if (p == NULL) {
-                load_kill(ld, c, "reply too long");
-                return;
-            }
-            n = read(c->fd, p, room);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                    break;
-                load_kill(ld, c, strerror(errno));
-                return;
-            }
-            if (n == 0) {
-                load_kill(ld, c, "closed by the server");
-                return;
-            }
-            buf_commit(&c->in, (size_t)n);
-            if (ld->measuring)
-                ld->r->bytes_in += (uint64_t)n;
-            got = 1;
-            if ((size_t)n < room)
-                break;
+        if (n == NET_READ_FULL) {
+            load_kill(ld, c, "reply too long");
+            return;
         }
+        if (n == NET_READ_ERROR) {
+            load_kill(ld, c, strerror(errno));
+            return;
+        }
+        if (n == NET_READ_EOF) {
+            load_kill(ld, c, "closed by the server");
+            return;
+        }
+        if (ld->measuring && n > 0)
+            ld->r->bytes_in += (uint64_t)n;
         if (got) {
             load_parse(ld, c, net_now_ns());
             if (ld->o->total > 0 && ld->done_total >= ld->o->total) {

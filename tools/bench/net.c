@@ -138,3 +138,32 @@ ssize_t net_flush(int fd, struct buf *b)
     }
     return total;
 }
+
+ssize_t net_fill(int fd, struct buf *b, size_t chunk)
+{
+    ssize_t total = 0;
+
+    for (;;) {
+        size_t room;
+        char *p = buf_space(b, chunk, &room);
+        ssize_t n;
+
+        if (p == NULL)
+            return NET_READ_FULL;
+        n = read(fd, p, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return NET_READ_ERROR;
+        }
+        if (n == 0)
+            return NET_READ_EOF;
+        buf_commit(b, (size_t)n);
+        total += n;
+        if ((size_t)n < room)
+            break;
+    }
+    return total;
+}

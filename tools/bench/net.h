@@ -28,6 +28,15 @@ struct buf;
  * (0 when the socket is full), or -1 with errno on a real error. */
 ssize_t net_flush(int fd, struct buf *b);
 
+/* Read what the socket has into b, chunk bytes of room at a time.
+ * Returns the bytes read (0 when nothing was waiting), or NET_READ_ERROR
+ * (errno set), NET_READ_FULL (b is at its cap: a reply too long) or
+ * NET_READ_EOF (the other side closed). */
+#define NET_READ_ERROR (-1)
+#define NET_READ_FULL (-2)
+#define NET_READ_EOF (-3)
+ssize_t net_fill(int fd, struct buf *b, size_t chunk);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t net_now_ns(void);
 
