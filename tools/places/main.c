@@ -92,20 +92,38 @@ struct options {
  * standard error) die() has said it all on standard error already. */
 static int log_to_file;
 
+static void vfatal(const char *fmt, va_list ap)
+{
+    char msg[1024];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "herd-places: fatal: %s\n", msg);
+    if (log_to_file)
+        server_log(1, "fatal: %s", msg);
+}
+
+/* Say what went wrong, for a caller that returns to main() to exit. */
+static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void fatal(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfatal(fmt, ap);
+    va_end(ap);
+}
+
 static void die(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
 static void die(int code, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfatal(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "herd-places: fatal: %s\n", msg);
-    if (log_to_file)
-        server_log(1, "fatal: %s", msg);
     log_close();
     exit(code);
 }
@@ -245,17 +263,63 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Serve on 127.0.0.1:port until SIGTERM or SIGINT.  Returns the exit
+ * code; main() frees what it holds. */
+static int serve(struct places_ctx *ctx, long port, unsigned latency_ms,
+                  const char *force_text)
+{
+    struct server *srv;
+    sigset_t stop;
+    int fd, bound_port, sig;
+
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and only sigtimedwait() below sees them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fd = listen_on(port, &bound_port);
+    if (fd < 0) {
+        fatal("cannot listen on 127.0.0.1:%ld: %s", port, strerror(errno));
+        return EXIT_SYSTEM;
+    }
+    srv = server_start(ctx, fd, latency_ms);
+    if (srv == NULL) {
+        fatal("cannot start the HTTP server: %s", strerror(errno));
+        return EXIT_SYSTEM;
+    }
+    server_log(0, "listening on 127.0.0.1:%d (key %s, latency %u ms, "
+               "forced status %s)", bound_port,
+               ctx->key ? "required" : "not required", latency_ms,
+               force_text ? force_text : "none");
+    server_log_flush();
+    printf("herd-places: listening on 127.0.0.1:%d\n", bound_port);
+    fflush(stdout);
+
+    for (;;) {
+        struct timespec second = {1, 0};
+
+        sig = sigtimedwait(&stop, NULL, &second);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        server_log_flush();     /* bounds how long a line stays buffered */
+    }
+    server_log(0, "stopping on signal %d", sig);
+    server_stop(srv);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static struct places_ctx ctx;
     struct herd_config cfg;
-    int have_cfg = 0, bound_port, fd, sig;
+    int have_cfg = 0, rc = EXIT_OK;
     struct options o;
     char *data_path = NULL, *log_path = NULL, err[1024];
     const char *key_env;
     struct timespec t0;
-    struct server *srv;
-    sigset_t stop;
 
     parse_options(argc, argv, &o);
     if (o.config) {
@@ -316,51 +380,11 @@ int main(int argc, char **argv)
             bad = selftest_run(&ctx, o.selftest, stdout);
         if (o.bench)
             selftest_bench(&ctx, o.bench, stdout);
-        grid_free(&ctx.grid);
-        data_free(&ctx.data);
-        free(data_path);
-        free(log_path);
-        if (have_cfg)
-            config_free(&cfg);
-        log_close();
-        return bad ? EXIT_SELFTEST : EXIT_OK;
+        rc = bad ? EXIT_SELFTEST : EXIT_OK;
+    } else {
+        rc = serve(&ctx, o.port >= 0 ? o.port : have_cfg ? cfg.places_port : DEFAULT_PORT,
+              o.latency_ms, o.force_text);
     }
-
-    /* Block the stop signals before any thread exists, so every thread
-     * inherits the mask and only sigtimedwait() below sees them. */
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    fd = listen_on(o.port >= 0 ? o.port : have_cfg ? cfg.places_port : DEFAULT_PORT,
-                   &bound_port);
-    if (fd < 0)
-        die(EXIT_SYSTEM, "cannot listen on 127.0.0.1:%ld: %s",
-            o.port >= 0 ? o.port : have_cfg ? (long)cfg.places_port : DEFAULT_PORT,
-            strerror(errno));
-    srv = server_start(&ctx, fd, o.latency_ms);
-    if (srv == NULL)
-        die(EXIT_SYSTEM, "cannot start the HTTP server: %s", strerror(errno));
-    server_log(0, "listening on 127.0.0.1:%d (key %s, latency %u ms, "
-               "forced status %s)", bound_port,
-               ctx.key ? "required" : "not required", o.latency_ms,
-               o.force_text ? o.force_text : "none");
-    server_log_flush();
-    printf("herd-places: listening on 127.0.0.1:%d\n", bound_port);
-    fflush(stdout);
-
-    for (;;) {
-        struct timespec second = {1, 0};
-
-        sig = sigtimedwait(&stop, NULL, &second);
-        if (sig == SIGTERM || sig == SIGINT)
-            break;
-        server_log_flush();     /* bounds how long a line stays buffered */
-    }
-    server_log(0, "stopping on signal %d", sig);
-    server_stop(srv);
     grid_free(&ctx.grid);
     data_free(&ctx.data);
     free(data_path);
@@ -368,5 +392,5 @@ int main(int argc, char **argv)
     if (have_cfg)
         config_free(&cfg);
     log_close();
-    return EXIT_OK;
+    return rc;
 }
