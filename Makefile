@@ -52,15 +52,23 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all build deps test unit blackbox start stop bench fuzz chaos clean places-data
+.PHONY: all build deps deps-test deps-bench test unit blackbox start stop bench fuzz chaos clean places-data
 
 all: deps
 	@$(MAKE) --no-print-directory build
 
 build: $(PROGRAMS) places-data
 
+# What running needs (make, make start); the tests and benchmarks add
+# their own packages (scripts/deps.sh says which).
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh run
+
+deps-test:
+	@sh scripts/deps.sh test
+
+deps-bench:
+	@sh scripts/deps.sh bench
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -97,7 +105,7 @@ unit-bins: $(UNIT_BINS)
 places-data:
 	@if [ -x scripts/places-data.sh ]; then sh scripts/places-data.sh; fi
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory BUILD=asan build unit-bins
 	@$(MAKE) --no-print-directory BUILD=asan unit
@@ -132,7 +140,7 @@ build/fuzz/libcommon.a: $(FUZZ_COMMON)
 $(FUZZ_BINS): build/fuzz/%: tests/fuzz/%.c build/fuzz/libcommon.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) -lcjson $(LIBS_COMMON)
 
-fuzz: deps
+fuzz: deps-test
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 	@set -e; for t in $(FUZZ_BINS); do n=$${t#build/fuzz/}; \
 	  echo "== $$n for $(FUZZ_SECONDS)s"; mkdir -p build/fuzz/corpus/$$n; \
@@ -160,7 +168,8 @@ stop:
 
 # Measurements, never assertions: starts its own servers on free loopback
 # ports and rewrites its own section of BENCHMARKS.md.
-bench: $(PROGRAMS)
+bench: deps-bench
+	@$(MAKE) --no-print-directory $(PROGRAMS)
 	/usr/bin/python3 tools/bench/run_bench.py
 
 clean:
