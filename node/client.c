@@ -255,27 +255,6 @@ static void invalid(struct client *cl, const char *line, size_t len)
     free(out);
 }
 
-void node_apply_update(struct node *n, const char *at_line, size_t len,
-                       const struct proto_at *at, struct link *from,
-                       int *applied)
-{
-    enum store_result res = store_apply(&n->store, at_line, len, at, NULL);
-
-    if (applied)
-        *applied = res == STORE_APPLIED;
-    if (res == STORE_NOMEM) {
-        log_msg(LOG_ERROR, "out of memory storing an update");
-        return;
-    }
-    if (res == STORE_APPLIED) {
-        n->applied++;
-        /* Journaled before it is flooded or acknowledged. */
-        if (n->journal)
-            journal_append(n->journal, at_line, len);
-        link_flood(n, at_line, len, from);
-    }
-}
-
 static void do_iamat(struct client *cl, struct proto_iamat *req)
 {
     struct node *n = cl->node;
@@ -293,7 +272,7 @@ static void do_iamat(struct client *cl, struct proto_iamat *req)
         proto_format_at(n->name, req, now, line, need + 2);
     }
     proto_at_of_iamat(line, need, strlen(n->name), req, &at);
-    node_apply_update(n, line, need, &at, NULL, NULL);
+    node_apply_update(n, line, need, &at, NULL);
     line[need] = '\n';
     if (journal_unsynced(n->journal))
         reply_held(cl, line, need + 1);

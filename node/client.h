@@ -15,11 +15,4 @@ void client_refuse(int fd, const char *line);
  * Called right after journal_flush(), before the loop sleeps. */
 void client_release_held(void);
 
-/* Apply an update (from a client or a peer) to the store; when it is new,
- * flood it to every link but the one it came from (NULL for a client). */
-struct link;
-void node_apply_update(struct node *n, const char *at_line, size_t len,
-                       const struct proto_at *at, struct link *from,
-                       int *applied);
-
 #endif

@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "common/auth.h"
 #include "common/log.h"
 #include "conn.h"
@@ -177,19 +176,18 @@ static void link_up(struct link *l)
     l->receiving_catchup = 1;
     l->received = l->applied = 0;
     fill_catchup(l);
-    node_write_status(l->node);
 }
 
 static void handle_up_line(struct link *l, const char *line, size_t len)
 {
     struct peer_msg m;
-    int applied = 0;
+    int applied;
 
     switch (peer_parse(line, len, &m)) {
     case PEER_MSG_AT:
         l->node->flood_received++;
-        node_apply_update(l->node, m.at_line.p, m.at_line.len, &m.at, l,
-                          &applied);
+        applied = node_apply_update(l->node, m.at_line.p, m.at_line.len,
+                                    &m.at, l) == STORE_APPLIED;
         if (l->receiving_catchup) {
             l->received++;
             l->applied += applied;

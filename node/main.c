@@ -35,8 +35,6 @@
 /* Extra connections allowed beyond max_clients for peers' handshakes. */
 #define PEER_HEADROOM 64
 
-struct node *g_node;
-
 static void die(const char *fmt, const char *arg, const char *why)
 {
     fprintf(stderr, "herd-node: fatal: ");
@@ -45,47 +43,6 @@ static void die(const char *fmt, const char *arg, const char *why)
     log_msg(LOG_ERROR, "fatal: %s: %s", arg, why);
     log_close();
     exit(EXIT_SYSTEM);
-}
-
-void node_write_status(struct node *n)
-{
-    char *path = config_run_path(&n->cfg, ""), *tmp, *final;
-    size_t len;
-    FILE *f;
-
-    if (!path)
-        return;
-    len = strlen(path) + strlen(n->name) + 32;
-    tmp = malloc(len);
-    final = malloc(len);
-    if (!tmp || !final)
-        goto out;
-    snprintf(final, len, "%s%s.status", path, n->name);
-    snprintf(tmp, len, "%s%s.status.tmp", path, n->name);
-    f = fopen(tmp, "w");
-    if (!f)
-        goto out;
-    fprintf(f, "{\"name\":\"%s\",\"pid\":%ld,\"port\":%d,\"host\":\"%s\","
-            "\"started\":%.0f,\"clients\":%zu,\"connections\":%zu,"
-            "\"applied\":%llu,\"flood_sent\":%llu,\"flood_received\":%llu,"
-            "\"catchup_sent\":%llu,"
-            "\"links_up\":%zu,\"links_total\":%zu,\"links\":[",
-            n->name, (long)getpid(), n->port, n->host, n->started,
-            n->store.count, n->n_clients, n->applied, n->flood_sent,
-            n->flood_received, n->catchup_sent, link_count_up(n), n->n_links);
-    for (size_t i = 0; i < n->n_links; i++)
-        fprintf(f, "%s{\"peer\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
-                link_peer(n->links[i]), link_state_name(link_state(n->links[i])));
-    fprintf(f, "]}\n");
-    if (fclose(f) == 0)
-        rename(tmp, final);
-    else
-        unlink(tmp);
-    n->status_dirty = 0;
-out:
-    free(path);
-    free(tmp);
-    free(final);
 }
 
 static int listen_on(const char *host, int port, char *why, size_t whylen)
@@ -124,9 +81,8 @@ static int listen_on(const char *host, int port, char *why, size_t whylen)
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct node *n = g_node;
+    struct node *n = container_of(w, struct node, accept_watcher);
 
-    (void)w;
     (void)revents;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
         struct sockaddr_storage ss;
@@ -172,9 +128,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    (void)w;
     (void)revents;
-    ev_io_start(loop, &g_node->accept_watcher);
+    ev_io_start(loop, &container_of(w, struct node, accept_retry)->accept_watcher);
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -186,50 +141,16 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    struct node *n = g_node;
-    struct herd_config fresh;
-    char err[1024];
-    int self;
-
     (void)loop;
-    (void)w;
     (void)revents;
-    if (config_load(n->config_path, &fresh, err, sizeof err) < 0) {
-        log_msg(LOG_ERROR, "reload refused: %s", err);
-        return;
-    }
-    self = config_find_node(&fresh, n->name);
-    if (self < 0) {
-        log_msg(LOG_ERROR, "reload refused: node %s is no longer in %s",
-                n->name, n->config_path);
-        config_free(&fresh);
-        return;
-    }
-    if (fresh.nodes[self].port != n->port ||
-        strcmp(fresh.nodes[self].host, n->host) != 0)
-        log_msg(LOG_WARN, "reload: my address changed to %s:%d; a restart "
-                "applies it (still serving on %s:%d)", fresh.nodes[self].host,
-                fresh.nodes[self].port, n->host, n->port);
-    if (strcmp(fresh.data_dir, n->cfg.data_dir) != 0 ||
-        fresh.fsync != n->cfg.fsync)
-        log_msg(LOG_WARN, "reload: data_dir or fsync changed; a restart "
-                "applies it (still %s, fsync %s)", n->cfg.data_dir,
-                config_fsync_name(n->cfg.fsync));
-    /* Limits and places settings take effect for new connections and
-     * requests; the links are reconciled in place. */
-    config_free(&n->cfg);
-    n->cfg = fresh;
-    log_msg(LOG_INFO, "reloaded %s", n->config_path);
-    link_reconfigure(n);
-    node_write_status(n);
+    node_reload(container_of(w, struct node, sighup));
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct node *n = g_node;
+    struct node *n = container_of(w, struct node, tick);
     double now = ev_now(loop);
 
-    (void)w;
     (void)revents;
     link_tick(n, now);
     conn_sweep_idle(now, n->cfg.idle_timeout_s);
@@ -240,12 +161,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 {
+    struct node *n = container_of(w, struct node, reaper);
+
     (void)loop;
-    (void)w;
     (void)revents;
     conn_reap();
-    if (g_node->status_dirty)
-        node_write_status(g_node);
+    if (n->status_dirty)
+        node_write_status(n);
 }
 
 /* Before the loop sleeps: one journal write (and with fsync = always, one
@@ -267,9 +189,8 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)loop;
-    (void)w;
     (void)revents;
-    journal_flush(g_node->journal);
+    journal_flush(container_of(w, struct node, flush_log)->journal);
     client_release_held();
     conn_flush_pending();
     log_flush();
@@ -317,7 +238,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "herd-node: no node '%s' in %s\n", name, config);
         return EXIT_USAGE;
     }
-    g_node = n;
     n->config_path = strdup(config);
     snprintf(n->name, sizeof n->name, "%s", name);
     snprintf(n->host, sizeof n->host, "%s", n->cfg.nodes[self].host);

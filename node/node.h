@@ -1,8 +1,17 @@
-/* node: the state of one running herd node, shared by its modules. */
+/* node: the state of one running herd node and its core operations
+ * (node/herd.c).  client.c and link.c serve the node and call in here;
+ * main.c parses the arguments and wires the loop.
+ *
+ * Loop context: a callback finds its object from the watcher libev hands
+ * it (container_of, the offsetof idiom of conn.c, link.c, places.c and
+ * journal.c): the node's watchers live in struct node, so there is no
+ * global node.  Why this style and not a global: what a callback touches
+ * is what it was handed, and one style reads the same in every module. */
 #ifndef HERD_NODE_H
 #define HERD_NODE_H
 
 #include <ev.h>
+#include <stddef.h>
 
 #include "common/auth.h"
 #include "common/config.h"
@@ -48,7 +57,20 @@ struct node {
     int status_dirty;
 };
 
-extern struct node *g_node;
+/* The object that holds watcher w as its member. */
+#define container_of(w, type, member) \
+    ((type *)(void *)((char *)(w) - offsetof(type, member)))
+
+/* Apply an update (from a client or a peer, already parsed into at) to
+ * the store; when it is new (STORE_APPLIED), journal it and flood it to
+ * every link but from (NULL for a client). */
+enum store_result node_apply_update(struct node *n, const char *at_line,
+                                    size_t len, const struct proto_at *at,
+                                    struct link *from);
+
+/* Read herd.ini again (SIGHUP): a valid one replaces n->cfg and the links
+ * are reconciled; an invalid one is refused and logged, changing nothing. */
+void node_reload(struct node *n);
 
 /* Write run_dir/NAME.status now. */
 void node_write_status(struct node *n);

@@ -1,0 +1,111 @@
+/* herd: the node's core operations on its state (node.h): store an
+ * update, reload herd.ini, write the status file.  client.c and link.c
+ * call in; this module calls out only to the store, the journal and the
+ * links it serves. */
+#include "node.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "journal.h"
+#include "link.h"
+
+enum store_result node_apply_update(struct node *n, const char *at_line,
+                                    size_t len, const struct proto_at *at,
+                                    struct link *from)
+{
+    enum store_result res = store_apply(&n->store, at_line, len, at, NULL);
+
+    if (res == STORE_NOMEM) {
+        log_msg(LOG_ERROR, "out of memory storing an update");
+        return res;
+    }
+    if (res == STORE_APPLIED) {
+        n->applied++;
+        /* Journaled before it is flooded or acknowledged. */
+        if (n->journal)
+            journal_append(n->journal, at_line, len);
+        link_flood(n, at_line, len, from);
+    }
+    return res;
+}
+
+void node_reload(struct node *n)
+{
+    struct herd_config fresh;
+    char err[1024];
+    int self;
+
+    if (config_load(n->config_path, &fresh, err, sizeof err) < 0) {
+        log_msg(LOG_ERROR, "reload refused: %s", err);
+        return;
+    }
+    self = config_find_node(&fresh, n->name);
+    if (self < 0) {
+        log_msg(LOG_ERROR, "reload refused: node %s is no longer in %s",
+                n->name, n->config_path);
+        config_free(&fresh);
+        return;
+    }
+    if (fresh.nodes[self].port != n->port ||
+        strcmp(fresh.nodes[self].host, n->host) != 0)
+        log_msg(LOG_WARN, "reload: my address changed to %s:%d; a restart "
+                "applies it (still serving on %s:%d)", fresh.nodes[self].host,
+                fresh.nodes[self].port, n->host, n->port);
+    if (strcmp(fresh.data_dir, n->cfg.data_dir) != 0 ||
+        fresh.fsync != n->cfg.fsync)
+        log_msg(LOG_WARN, "reload: data_dir or fsync changed; a restart "
+                "applies it (still %s, fsync %s)", n->cfg.data_dir,
+                config_fsync_name(n->cfg.fsync));
+    /* Limits and places settings take effect for new connections and
+     * requests; the links are reconciled in place. */
+    config_free(&n->cfg);
+    n->cfg = fresh;
+    log_msg(LOG_INFO, "reloaded %s", n->config_path);
+    link_reconfigure(n);
+    node_write_status(n);
+}
+
+void node_write_status(struct node *n)
+{
+    char *path = config_run_path(&n->cfg, ""), *tmp, *final;
+    size_t len;
+    FILE *f;
+
+    if (!path)
+        return;
+    len = strlen(path) + strlen(n->name) + 32;
+    tmp = malloc(len);
+    final = malloc(len);
+    if (!tmp || !final)
+        goto out;
+    snprintf(final, len, "%s%s.status", path, n->name);
+    snprintf(tmp, len, "%s%s.status.tmp", path, n->name);
+    f = fopen(tmp, "w");
+    if (!f)
+        goto out;
+    fprintf(f, "{\"name\":\"%s\",\"pid\":%ld,\"port\":%d,\"host\":\"%s\","
+            "\"started\":%.0f,\"clients\":%zu,\"connections\":%zu,"
+            "\"applied\":%llu,\"flood_sent\":%llu,\"flood_received\":%llu,"
+            "\"catchup_sent\":%llu,"
+            "\"links_up\":%zu,\"links_total\":%zu,\"links\":[",
+            n->name, (long)getpid(), n->port, n->host, n->started,
+            n->store.count, n->n_clients, n->applied, n->flood_sent,
+            n->flood_received, n->catchup_sent, link_count_up(n), n->n_links);
+    for (size_t i = 0; i < n->n_links; i++)
+        fprintf(f, "%s{\"peer\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
+                link_peer(n->links[i]), link_state_name(link_state(n->links[i])));
+    fprintf(f, "]}\n");
+    if (fclose(f) == 0)
+        rename(tmp, final);
+    else
+        unlink(tmp);
+    n->status_dirty = 0;
+out:
+    free(path);
+    free(tmp);
+    free(final);
+}
