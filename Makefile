@@ -40,6 +40,10 @@ HERDCTL_OBJS := $(call objs,tools/herdctl) \
                 $(patsubst %,$(OUT)/supervisor/%.o,$(HERDCTL_SHARED))
 PLACES_OBJS := $(call objs,tools/places)
 BENCH_OBJS := $(call objs,tools/bench)
+# Node modules with no event-loop dependency, which the unit tests link
+# beside common/ (tests/unit/test_NAME.c tests node/NAME.c).
+NODE_PURE := store
+NODE_PURE_OBJS := $(patsubst %,$(OUT)/node/%.o,$(NODE_PURE))
 
 PROGRAMS := $(if $(NODE_OBJS),$(BIN)/herd-node) \
             $(if $(SUPERVISOR_OBJS),$(BIN)/herd-supervisor) \
@@ -94,7 +98,7 @@ $(BIN)/herd-bench: $(BENCH_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
-$(OUT)/tests/test_%: tests/unit/test_%.c $(COMMON_OBJS)
+$(OUT)/tests/test_%: tests/unit/test_%.c $(COMMON_OBJS) $(NODE_PURE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka -lcjson -lcurl $(LIBS_COMMON)
 
