@@ -15,6 +15,7 @@
 #include "common/auth.h"
 #include "common/log.h"
 #include "conn.h"
+#include "resolve.h"
 
 #define BACKOFF_FIRST 0.1       /* seconds before the first redial */
 #define BACKOFF_CAP 2.0         /* redials never wait longer than this */
@@ -48,6 +49,11 @@ struct link {
     int receiving_catchup;
     unsigned long long received, applied;
     int failures;               /* dial failures in a row, for the log */
+    /* dialer: the name lookup under way, and its answer's addresses,
+     * tried in order until one connects */
+    struct resolve_query *resolving;
+    struct resolve_result addrs;
+    size_t next_addr;
 };
 
 static size_t max_peer_line(const struct node *n)
@@ -331,6 +337,8 @@ static void on_drain(struct conn *c)
         fill_catchup(l);
 }
 
+static void connect_next(struct link *l);
+
 static void on_close(struct conn *c, const char *why)
 {
     struct link *l = c->owner;
@@ -351,7 +359,10 @@ static void on_close(struct conn *c, const char *why)
     }
     set_state(l, LINK_DOWN);
     l->sending_catchup = 0;
-    schedule_redial(l);
+    if (l->dialer && l->next_addr < l->addrs.n)
+        connect_next(l);        /* this address failed: the next one */
+    else
+        schedule_redial(l);
 }
 
 static const struct conn_ops link_ops = {
@@ -368,58 +379,80 @@ static int set_nonblocking(int fd)
     return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-static void dial(struct link *l)
+/* Connect to the next address of the last answer; when none is left,
+ * wait for the redial (which resolves the name again). */
+static void connect_next(struct link *l)
 {
     struct node *n = l->node;
-    struct addrinfo hints, *res = NULL;
-    char port[16], addr[300];
-    int fd, one = 1, rc;
+    char addr[300];
+    int one = 1;
 
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    snprintf(port, sizeof port, "%d", l->port);
-    rc = getaddrinfo(l->host, port, &hints, &res);
-    if (rc != 0 || !res) {
-        log_msg(LOG_WARN, "link to %s: cannot resolve %s: %s", l->peer,
-                l->host, gai_strerror(rc));
-        schedule_redial(l);
-        return;
-    }
-    fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
-    if (fd < 0 || set_nonblocking(fd) < 0) {
-        log_msg(LOG_WARN, "link to %s: socket: %s", l->peer, strerror(errno));
-        if (fd >= 0)
+    while (l->next_addr < l->addrs.n) {
+        const struct resolve_addr *a = &l->addrs.addr[l->next_addr++];
+        int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0 || set_nonblocking(fd) < 0) {
+            log_msg(LOG_WARN, "link to %s: socket: %s", l->peer,
+                    strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
+            errno != EINPROGRESS) {
+            int err = errno;
             close(fd);
-        freeaddrinfo(res);
+            if (l->failures++ == 0 || l->failures % 30 == 0)
+                log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
+                        l->peer, strerror(err));
+            continue;
+        }
+        snprintf(addr, sizeof addr, "%s:%d", l->host, l->port);
+        l->conn = conn_new(n->loop, fd, addr, &link_ops, l, max_peer_line(n),
+                           LINK_OUTPUT_MAX, 1);
+        if (!l->conn) {
+            close(fd);
+            continue;
+        }
+        l->conn->id = ++n->next_conn_id;
+        never_pause(l->conn);
+        l->connect_since = ev_now(n->loop);
+        set_state(l, LINK_CONNECTING);
+        return;
+    }
+    schedule_redial(l);
+}
+
+static void on_resolved(void *arg, const struct resolve_result *res)
+{
+    struct link *l = arg;
+
+    l->resolving = NULL;
+    if (res->n == 0) {
+        log_msg(LOG_WARN, "link to %s: cannot resolve %s: %s", l->peer,
+                l->host, res->error);
+        l->addrs.n = l->next_addr = 0;
         schedule_redial(l);
         return;
     }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    rc = connect(fd, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    if (rc < 0 && errno != EINPROGRESS) {
-        int err = errno;
-        close(fd);
-        if (l->failures++ == 0 || l->failures % 30 == 0)
-            log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
-                    l->peer, strerror(err));
-        schedule_redial(l);
+    l->addrs = *res;
+    l->next_addr = 0;
+    if (!l->conn)
+        connect_next(l);
+}
+
+/* Every dial resolves the name again (off the loop: node/resolve.c),
+ * then tries each address it got. */
+static void dial(struct link *l)
+{
+    if (l->resolving || l->conn)
         return;
-    }
-    snprintf(addr, sizeof addr, "%s:%d", l->host, l->port);
-    l->conn = conn_new(n->loop, fd, addr, &link_ops, l, max_peer_line(n),
-                       LINK_OUTPUT_MAX, 1);
-    if (!l->conn) {
-        close(fd);
+    l->addrs.n = l->next_addr = 0;
+    l->resolving = resolve_start(l->node->resolver, l->host, l->port,
+                                 on_resolved, l);
+    if (!l->resolving)
         schedule_redial(l);
-        return;
-    }
-    l->conn->id = ++n->next_conn_id;
-    never_pause(l->conn);
-    l->connect_since = ev_now(n->loop);
-    set_state(l, LINK_CONNECTING);
 }
 
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -456,6 +489,7 @@ static void free_link(struct link *l)
     if (l->conn)
         conn_close(l->conn, "link removed");
     ev_timer_stop(l->node->loop, &l->retry);
+    resolve_cancel(l->resolving);
     free(l);
 }
 
@@ -463,7 +497,13 @@ int link_start_all(struct node *n)
 {
     int self = config_find_node(&n->cfg, n->name);
     const struct node_conf *me = &n->cfg.nodes[self];
+    char err[160];
 
+    n->resolver = resolver_new(n->loop, err, sizeof err);
+    if (!n->resolver) {
+        log_msg(LOG_ERROR, "cannot start the name resolver: %s", err);
+        return -1;
+    }
     n->links = calloc(me->n_neighbors ? me->n_neighbors : 1, sizeof *n->links);
     if (!n->links)
         return -1;
@@ -506,9 +546,14 @@ void link_reconfigure(struct node *n)
                     peer->name, peer->host, peer->port);
             snprintf(l->host, sizeof l->host, "%s", peer->host);
             l->port = peer->port;
+            resolve_cancel(l->resolving);
+            l->resolving = NULL;
+            l->addrs.n = l->next_addr = 0;
+            l->backoff = BACKOFF_FIRST;
             if (l->conn)
                 conn_close(l->conn, "neighbour moved");
-            l->backoff = BACKOFF_FIRST;
+            else if (l->dialer)
+                schedule_redial(l);
         } else if (!l) {
             l = new_link(n, peer);
             if (!l)
@@ -620,4 +665,6 @@ void link_free_all(struct node *n)
     free(n->links);
     n->links = NULL;
     n->n_links = 0;
+    resolver_free(n->resolver);
+    n->resolver = NULL;
 }

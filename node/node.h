@@ -20,6 +20,7 @@
 struct journal;
 struct link;
 struct places;
+struct resolver;
 
 struct node {
     struct ev_loop *loop;
@@ -37,6 +38,7 @@ struct node {
     struct journal *journal;    /* the store on disk (data_dir) */
     struct auth_secret secret;
     struct places *places;
+    struct resolver *resolver; /* neighbours' names (node/resolve.h) */
 
     struct link **links;        /* one per neighbour */
     size_t n_links;

@@ -20,9 +20,10 @@ libc-ares-dev libjsmn-dev zlib1g-dev"
 
 # The tests: cmocka, pytest, the fuzzers' clang, valgrind, systemd's
 # unit checker, ip netns, and the real components the tests drive
-# (tcpdump, Prometheus and promtool, headless Chromium).
+# (tcpdump, Prometheus and promtool, headless Chromium, and dnsmasq as
+# the DNS server of a network namespace).
 PACKAGES_TEST="clang libclang-rt-dev libcmocka-dev python3 python3-pytest
-valgrind systemd iproute2 tcpdump prometheus chromium"
+valgrind systemd iproute2 tcpdump prometheus chromium dnsmasq-base"
 
 # The benchmarks compare against Redis.
 PACKAGES_BENCH="redis-server valgrind python3"

@@ -9,8 +9,10 @@
 
 /* True when addr names this machine: "localhost", 127.0.0.0/8, ::1, the
  * unspecified address, or an address of one of its interfaces
- * (getifaddrs).  A host name other than localhost is never resolved:
- * it is not local. */
+ * (getifaddrs).  A host name is local when it is this machine's name
+ * (gethostname) or resolves to one of those addresses; it is resolved
+ * once per process, waiting at most 2 s (a resolver that does not answer
+ * in time makes it not local). */
 int hosts_is_local(const char *addr);
 
 /* True when a and b name the same host: equal text, or the same IPv4 or
