@@ -98,19 +98,22 @@ static int parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
-static int valid_name(const char *s)
+int config_name_valid(const char *s, size_t len)
 {
-    size_t n = strlen(s);
-
-    if (n == 0 || n > CONFIG_NAME_MAX)
+    if (len == 0 || len > CONFIG_NAME_MAX)
         return 0;
-    for (const char *p = s; *p; p++) {
-        char c = *p;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
             return 0;
     }
     return 1;
+}
+
+static int valid_name(const char *s)
+{
+    return config_name_valid(s, strlen(s));
 }
 
 static char *absolute(const char *dir, const char *path)

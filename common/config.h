@@ -18,6 +18,8 @@ enum fsync_mode {
     FSYNC_NO,                   /* leave it to the operating system */
 };
 
+/* A node name: 1 to CONFIG_NAME_MAX letters, digits, '_', '-' and '.'.
+ * The one rule and bound for names, in herd.ini and on the wire. */
 #define CONFIG_NAME_MAX 64
 #define CONFIG_HOST_MAX 255
 
@@ -67,6 +69,9 @@ int config_load(const char *path, struct herd_config *out,
 void config_free(struct herd_config *c);
 
 /* The node's index, or -1. */
+/* 1 when the len bytes at s are a valid node name (above), else 0. */
+int config_name_valid(const char *s, size_t len);
+
 int config_find_node(const struct herd_config *c, const char *name);
 
 /* True when nodes a and b (indices) are linked. */

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
+
 static int span_is(struct proto_span s, const char *word)
 {
     size_t n = strlen(word);
@@ -23,17 +25,10 @@ static int copy_hex(struct proto_span s, size_t want, char *out)
     return 0;
 }
 
+/* Names on the wire are herd.ini's node names. */
 static int valid_name(struct proto_span s)
 {
-    if (s.len == 0 || s.len > PEER_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
+    return config_name_valid(s.p, s.len);
 }
 
 int peer_is_peer_line(const char *line, size_t len)

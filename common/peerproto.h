@@ -16,7 +16,6 @@
 
 #define PEER_NONCE_HEX 32       /* 16 random bytes */
 #define PEER_MAC_HEX 64         /* HMAC-SHA256 */
-#define PEER_NAME_MAX 64
 
 enum peer_msg_kind {
     PEER_MSG_INVALID = 0,

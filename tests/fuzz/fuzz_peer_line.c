@@ -4,19 +4,13 @@
  * function of its kind must parse back to the same message. */
 #include "tests/fuzz/fuzz.h"
 
+#include "common/config.h"
 #include "common/peerproto.h"
 
+/* herd.ini's rule for node names (tests/unit/test_config.c pins it). */
 static int valid_name(struct proto_span s)
 {
-    if (s.len == 0 || s.len > PEER_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-            return 0;
-    }
-    return 1;
+    return config_name_valid(s.p, s.len);
 }
 
 static int lower_hex(const char *s, size_t want)
@@ -76,7 +70,7 @@ static void check_message(const struct peer_msg *m, const char *line,
 /* Write m again with its formatter; NULL for kinds it cannot hold. */
 static char *reformat(const struct peer_msg *m, size_t *len)
 {
-    char from[PEER_NAME_MAX + 1], to[PEER_NAME_MAX + 1];
+    char from[CONFIG_NAME_MAX + 1], to[CONFIG_NAME_MAX + 1];
     size_t need = 0;
     char *buf, probe[1];
 

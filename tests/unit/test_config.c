@@ -85,6 +85,28 @@ static void test_unknown_section(void **state)
     refused(state, ONE_NODE "[node]\n", 3, "unknown section [node]");
 }
 
+/* The one name rule, which herd.ini and the peer protocol share. */
+static void test_name_valid(void **state)
+{
+    char name[CONFIG_NAME_MAX + 1];
+
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        char one = (char)c;
+        int want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+        if (config_name_valid(&one, 1) != want)
+            fail_msg("config_name_valid(0x%02x) = %d", c, !want);
+    }
+    memset(name, 'n', sizeof name);
+    assert_false(config_name_valid(name, 0));
+    assert_true(config_name_valid(name, CONFIG_NAME_MAX));
+    assert_false(config_name_valid(name, CONFIG_NAME_MAX + 1));
+    /* Only len bytes count; a NUL inside them is refused. */
+    assert_true(config_name_valid("Hill!", 4));
+    assert_false(config_name_valid(LIT("Hi\0ll")));
+}
+
 static void test_bad_node_name(void **state)
 {
     refused(state, "[node A!]\nport = 1\n", 1,
@@ -669,6 +691,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_unknown_section),
+        T(test_name_valid),
         T(test_bad_node_name),
         T(test_unknown_key),
         T(test_duplicate_key),

@@ -1,6 +1,7 @@
 /* peerproto: the server-to-server lines, each kind, and their refusals. */
 #include "tests/unit/unit.h"
 
+#include "common/config.h"
 #include "common/peerproto.h"
 
 #define NONCE "0123456789abcdef0123456789abcdef"
@@ -63,7 +64,7 @@ static void test_hello(void **state)
     assert_span(m.from, "Hill");
     assert_span(m.to, "Jaquez");
     assert_string_equal(m.nonce, NONCE);
-    /* Names of the config's alphabet, up to PEER_NAME_MAX. */
+    /* Names of the config's alphabet, up to CONFIG_NAME_MAX. */
     assert_int_equal(kind_of(LIT("HERD-HELLO a.b-c_D9 Z " NONCE)),
                      PEER_MSG_HELLO);
     INVALID("HERD-HELLO Hi!l Jaquez " NONCE);
@@ -87,21 +88,21 @@ static void test_hello(void **state)
 
 static void test_names_length(void **state)
 {
-    char name[PEER_NAME_MAX + 2], line[256];
+    char name[CONFIG_NAME_MAX + 2], line[256];
     struct peer_msg m;
 
     (void)state;
     memset(name, 'n', sizeof name);
-    for (int len = PEER_NAME_MAX - 1; len <= PEER_NAME_MAX + 1; len++) {
+    for (int len = CONFIG_NAME_MAX - 1; len <= CONFIG_NAME_MAX + 1; len++) {
         int n = snprintf(line, sizeof line, "HERD-HELLO %.*s B " NONCE, len,
                          name);
         assert_int_equal(peer_parse(line, (size_t)n, &m),
-                         len <= PEER_NAME_MAX ? PEER_MSG_HELLO
+                         len <= CONFIG_NAME_MAX ? PEER_MSG_HELLO
                                               : PEER_MSG_INVALID);
         n = snprintf(line, sizeof line, "HERD-CHALLENGE %.*s " NONCE " " MAC,
                      len, name);
         assert_int_equal(peer_parse(line, (size_t)n, &m),
-                         len <= PEER_NAME_MAX ? PEER_MSG_CHALLENGE
+                         len <= CONFIG_NAME_MAX ? PEER_MSG_CHALLENGE
                                               : PEER_MSG_INVALID);
     }
 }
