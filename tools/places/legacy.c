@@ -124,23 +124,7 @@ static const char *parse_query(const struct legacy_args *a, struct query *q)
 
 static cJSON *lat_lng(double lat, double lng)
 {
-    cJSON *o = cJSON_CreateObject();
-    char num[32];
-
-    util_format_coord(lat, num);
-    cJSON_AddRawToObject(o, "lat", num);
-    util_format_coord(lng, num);
-    cJSON_AddRawToObject(o, "lng", num);
-    return o;
-}
-
-static double wrap_lng(double lng)
-{
-    if (lng > 180)
-        lng -= 360;
-    if (lng < -180)
-        lng += 360;
-    return lng;
+    return util_json_lat_lng(lat, lng, "lat", "lng");
 }
 
 static cJSON *result(const struct places_ctx *ctx, const struct place *p)
@@ -159,9 +143,9 @@ static cJSON *result(const struct places_ctx *ctx, const struct place *p)
     cJSON_AddItemToObject(geo, "location", lat_lng(p->lat, p->lng));
     vp = cJSON_AddObjectToObject(geo, "viewport");
     cJSON_AddItemToObject(vp, "northeast",
-                          lat_lng(fmin(p->lat + dlat, 90), wrap_lng(p->lng + dlng)));
+                          lat_lng(fmin(p->lat + dlat, 90), util_wrap_lng(p->lng + dlng)));
     cJSON_AddItemToObject(vp, "southwest",
-                          lat_lng(fmax(p->lat - dlat, -90), wrap_lng(p->lng - dlng)));
+                          lat_lng(fmax(p->lat - dlat, -90), util_wrap_lng(p->lng - dlng)));
     cJSON_AddStringToObject(o, "icon", ICON_URL);
     cJSON_AddStringToObject(o, "icon_background_color", ICON_BG);
     cJSON_AddStringToObject(o, "icon_mask_base_uri", ICON_MASK);

@@ -239,19 +239,7 @@ static const char *parse_body(const cJSON *root, struct request *rq,
 
 static cJSON *lat_lng(double lat, double lng)
 {
-    cJSON *o = cJSON_CreateObject();
-    char num[32];
-
-    util_format_coord(lat, num);
-    cJSON_AddRawToObject(o, "latitude", num);
-    util_format_coord(lng, num);
-    cJSON_AddRawToObject(o, "longitude", num);
-    return o;
-}
-
-static double wrap_lng(double lng)
-{
-    return lng > 180 ? lng - 360 : lng < -180 ? lng + 360 : lng;
+    return util_json_lat_lng(lat, lng, "latitude", "longitude");
 }
 
 static cJSON *place_json(const struct places_ctx *ctx, const struct place *p,
@@ -285,9 +273,9 @@ static cJSON *place_json(const struct places_ctx *ctx, const struct place *p,
 
         t = cJSON_AddObjectToObject(o, "viewport");
         cJSON_AddItemToObject(t, "low", lat_lng(fmax(p->lat - dlat, -90),
-                                                wrap_lng(p->lng - dlng)));
+                                                util_wrap_lng(p->lng - dlng)));
         cJSON_AddItemToObject(t, "high", lat_lng(fmin(p->lat + dlat, 90),
-                                                 wrap_lng(p->lng + dlng)));
+                                                 util_wrap_lng(p->lng + dlng)));
     }
     if (mask & F_DISPLAY_NAME) {
         t = cJSON_AddObjectToObject(o, "displayName");

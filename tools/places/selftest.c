@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "legacy.h"
+#include "util.h"
 
 #define SYNTHETIC_POINTS 20000
 #define MAX_K 1000
@@ -39,15 +40,6 @@ static double clamp_lat(double lat)
     return lat > 90 ? 90 : lat < -90 ? -90 : lat;
 }
 
-static double wrap_lng(double lng)
-{
-    while (lng > 180)
-        lng -= 360;
-    while (lng < -180)
-        lng += 360;
-    return lng;
-}
-
 /* A point uniform on the sphere. */
 static void sphere_point(double *lat, double *lng)
 {
@@ -64,7 +56,7 @@ static void tricky_point(const struct places_data *d, double *lat, double *lng)
 
     if (p && kind < 4) {
         *lat = clamp_lat(p->lat + uniform(-0.5, 0.5));
-        *lng = wrap_lng(p->lng + uniform(-0.5, 0.5));
+        *lng = util_wrap_lng(p->lng + uniform(-0.5, 0.5));
     } else if (p && kind == 4) {
         *lat = p->lat;
         *lng = p->lng;
@@ -210,7 +202,7 @@ void selftest_bench(const struct places_ctx *ctx, unsigned long n, FILE *out)
     for (unsigned long i = 0; i < n; i++) {
         const struct place *p = &ctx->data.places[rng() % ctx->data.n_places];
         lat[i] = clamp_lat(p->lat + uniform(-0.05, 0.05));
-        lng[i] = wrap_lng(p->lng + uniform(-0.05, 0.05));
+        lng[i] = util_wrap_lng(p->lng + uniform(-0.05, 0.05));
     }
     for (size_t r = 0; r < 2; r++) {
         double t0, t_index, t_answer;

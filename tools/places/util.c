@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,4 +145,26 @@ size_t util_format_coord(double x, char *buf)
     }
     buf[n] = '\0';
     return n;
+}
+
+cJSON *util_json_lat_lng(double lat, double lng, const char *lat_key,
+                         const char *lng_key)
+{
+    cJSON *o = cJSON_CreateObject();
+    char num[32];
+
+    util_format_coord(lat, num);
+    cJSON_AddRawToObject(o, lat_key, num);
+    util_format_coord(lng, num);
+    cJSON_AddRawToObject(o, lng_key, num);
+    return o;
+}
+
+double util_wrap_lng(double lng)
+{
+    while (lng > 180)
+        lng -= 360;
+    while (lng < -180)
+        lng += 360;
+    return lng;
 }

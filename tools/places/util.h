@@ -21,4 +21,14 @@ long util_b64url_decode(const char *s, size_t len, unsigned char *out,
  * Integer arithmetic only: printf's %g is the emulator's hot spot. */
 size_t util_format_coord(double x, char *buf);
 
+/* A JSON point {lat_key: lat, lng_key: lng} with util_format_coord()
+ * numbers: {"lat", "lng"} for the legacy API, {"latitude", "longitude"}
+ * for the new one.  NULL when memory is short. */
+struct cJSON;
+struct cJSON *util_json_lat_lng(double lat, double lng, const char *lat_key,
+                                const char *lng_key);
+
+/* A longitude moved back into [-180, 180] by whole turns. */
+double util_wrap_lng(double lng);
+
 #endif
