@@ -8,7 +8,6 @@
 #include <string.h>
 #include <signal.h>
 #include <stddef.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -18,7 +17,7 @@
 
 #include "common/journal_codec.h"
 #include "common/log.h"
-#include "common/protocol.h"
+#include "journal_load.h"
 
 /* Appended frames waiting for the next write; past this the buffer is
  * written at once, and if the disk refuses it, dropped (the records stay
@@ -75,39 +74,6 @@ static char *join(const char *dir, const char *name, const char *suffix)
     return p;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int write_all(int fd, const void *p, size_t n, uint64_t off)
-{
-    const unsigned char *b = p;
-
-    while (n > 0) {
-        ssize_t w = pwrite(fd, b, n, (off_t)off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return -1;
-        }
-        b += w;
-        n -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* A disk error: loud in the log, repeated while it lasts, never fatal. */
 static void disk_error(struct journal *j, const char *what, int err)
 {
@@ -126,305 +92,6 @@ static void disk_error(struct journal *j, const char *what, int err)
     j->failing = 1;
 }
 
-/* Move a file that cannot be trusted out of the way, keeping it. */
-static char *set_aside(const char *path)
-{
-    char stamp[32], suffix[48], *aside;
-    time_t t = time(NULL);
-    struct tm tm;
-    size_t n;
-
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(suffix, sizeof suffix, ".corrupt-%s", stamp);
-    n = strlen(path) + strlen(suffix) + 1;
-    aside = malloc(n);
-    if (!aside)
-        return NULL;
-    snprintf(aside, n, "%s%s", path, suffix);
-    if (rename(path, aside) < 0) {
-        free(aside);
-        return NULL;
-    }
-    return aside;
-}
-
-static int apply(struct store *s, const unsigned char *p, size_t len,
-                 unsigned long *bad)
-{
-    struct proto_at at;
-
-    if (proto_parse_at((const char *)p, len, &at) < 0) {
-        (*bad)++;
-        return 0;
-    }
-    if (store_apply(s, (const char *)p, len, &at, NULL) == STORE_NOMEM)
-        return -1;
-    return 0;
-}
-
-/* Map a whole file read-only; *len 0 and NULL for an empty one. */
-static int map_file(int fd, const unsigned char **p, size_t *len)
-{
-    struct stat st;
-    void *m;
-
-    *p = NULL;
-    *len = 0;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    if (st.st_size == 0)
-        return 0;
-    m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    *p = m;
-    *len = (size_t)st.st_size;
-    return 0;
-}
-
-/* The snapshot: -1 only when it cannot be read at all (a corrupt one is
- * set aside and the node goes on without it). */
-static int load_snapshot(struct journal *j, struct store *s, uint64_t *loaded,
-                         char *err, size_t errlen)
-{
-    const unsigned char *p;
-    const char *why = NULL;
-    unsigned long bad = 0;
-    uint64_t count;
-    size_t len, off;
-    int fd = open(j->snap_path, O_RDONLY | O_CLOEXEC);
-
-    *loaded = 0;
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot open %s: %s", j->snap_path,
-                 strerror(errno));
-        return -1;
-    }
-    if (map_file(fd, &p, &len) < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", j->snap_path,
-                 strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    if (jc_snapshot_check(p ? p : (const unsigned char *)"", len, &count,
-                          &why) < 0) {
-        char *aside;
-
-        if (p)
-            munmap((void *)p, len);
-        aside = set_aside(j->snap_path);
-        log_msg(LOG_ERROR, "journal: snapshot %s is corrupt (%s); set aside as "
-                "%s; starting from the journal and the neighbours",
-                j->snap_path, why, aside ? aside : "(cannot rename it)");
-        fprintf(stderr, "herd-node: error: snapshot %s is corrupt (%s); set "
-                "aside as %s\n", j->snap_path, why, aside ? aside : "?");
-        if (!aside) {
-            snprintf(err, errlen, "cannot set corrupt %s aside: %s",
-                     j->snap_path, strerror(errno));
-            return -1;
-        }
-        free(aside);
-        return 0;
-    }
-    off = JC_SNAPSHOT_HEAD;
-    while (off < len - JC_SNAPSHOT_TRAIL) {
-        const unsigned char *payload;
-        size_t plen;
-
-        /* jc_snapshot_check() has decoded every frame already. */
-        if (jc_frame_decode(p + off, len - JC_SNAPSHOT_TRAIL - off, &payload,
-                            &plen) != 1)
-            break;
-        if (apply(s, payload, plen, &bad) < 0) {
-            munmap((void *)p, len);
-            snprintf(err, errlen, "out of memory loading %s", j->snap_path);
-            return -1;
-        }
-        off += JC_FRAME_HEAD + plen;
-    }
-    munmap((void *)p, len);
-    if (bad)
-        log_msg(LOG_WARN, "journal: %lu unreadable records in %s skipped", bad,
-                j->snap_path);
-    j->snap_size = len;
-    *loaded = count;
-    return 0;
-}
-
-/* Start the journal file afresh: just its header. */
-static int journal_reset(struct journal *j)
-{
-    unsigned char head[JC_JOURNAL_HEAD];
-
-    jc_journal_head(head);
-    if (ftruncate(j->fd, 0) < 0 || write_all(j->fd, head, sizeof head, 0) < 0)
-        return -1;
-    j->size = JC_JOURNAL_HEAD;
-    return 0;
-}
-
-static int load_journal(struct journal *j, struct store *s, uint64_t *loaded,
-                        char *err, size_t errlen)
-{
-    const unsigned char *p;
-    unsigned long bad = 0;
-    size_t len, off = 0;
-    int created = 0, rc, head;
-
-    *loaded = 0;
-    j->fd = open(j->path, O_RDWR | O_CLOEXEC);
-    if (j->fd < 0 && errno == ENOENT) {
-        j->fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        created = 1;
-    }
-    if (j->fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", j->path, strerror(errno));
-        return -1;
-    }
-    if (map_file(j->fd, &p, &len) < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", j->path, strerror(errno));
-        return -1;
-    }
-    head = p ? jc_journal_head_check(p, len) : 0;
-    if (head < 0) {
-        /* Not a journal of ours at all: keep it for a person to look at,
-         * and start a new one. */
-        char *aside;
-
-        munmap((void *)p, len);
-        aside = set_aside(j->path);
-        log_msg(LOG_ERROR, "journal: %s is not a journal (bad header); set "
-                "aside as %s; starting a new one", j->path,
-                aside ? aside : "(cannot rename it)");
-        fprintf(stderr, "herd-node: error: %s is not a journal; set aside as "
-                "%s\n", j->path, aside ? aside : "?");
-        if (!aside) {
-            snprintf(err, errlen, "cannot set %s aside: %s", j->path,
-                     strerror(errno));
-            return -1;
-        }
-        free(aside);
-        close(j->fd);
-        j->fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (j->fd < 0) {
-            snprintf(err, errlen, "cannot create %s: %s", j->path,
-                     strerror(errno));
-            return -1;
-        }
-        p = NULL;
-        len = 0;
-        created = 1;
-    }
-    if (head <= 0) {
-        /* Empty, new, or torn while its header was being written. */
-        if (len > 0)
-            log_msg(LOG_WARN, "journal: truncated %zu bytes of torn tail at "
-                    "offset 0 (incomplete header)", len);
-        if (p)
-            munmap((void *)p, len);
-        if (journal_reset(j) < 0 || fsync(j->fd) < 0 ||
-            (created && fsync_dir(j->dir) < 0)) {
-            snprintf(err, errlen, "cannot write %s: %s", j->path,
-                     strerror(errno));
-            return -1;
-        }
-        return 0;
-    }
-    off = JC_JOURNAL_HEAD;
-    rc = 1;
-    while (off < len) {
-        const unsigned char *payload;
-        size_t plen;
-
-        rc = jc_frame_decode(p + off, len - off, &payload, &plen);
-        if (rc != 1)
-            break;
-        if (apply(s, payload, plen, &bad) < 0) {
-            munmap((void *)p, len);
-            snprintf(err, errlen, "out of memory loading %s", j->path);
-            return -1;
-        }
-        (*loaded)++;
-        off += JC_FRAME_HEAD + plen;
-    }
-    munmap((void *)p, len);
-    if (bad)
-        log_msg(LOG_WARN, "journal: %lu unreadable records in %s skipped", bad,
-                j->path);
-    if (off < len) {
-        /* A write cut short by a crash or power loss (or bytes gone bad):
-         * keep every good record before it, drop the rest. */
-        log_msg(LOG_WARN, "journal: truncated %zu bytes of torn tail at offset "
-                "%zu (%s record)", len - off, off,
-                rc == 0 ? "incomplete" : "corrupt");
-        if (ftruncate(j->fd, (off_t)off) < 0 || fsync(j->fd) < 0) {
-            snprintf(err, errlen, "cannot truncate %s: %s", j->path,
-                     strerror(errno));
-            return -1;
-        }
-    }
-    j->size = off;
-    return 0;
-}
-
-/* NAME.journal.old: left by a compaction that did not finish.  Read it
- * (never written again) and ask for a snapshot, which removes it. */
-static int load_old(struct journal *j, struct store *s, uint64_t *loaded,
-                    char *err, size_t errlen)
-{
-    const unsigned char *p;
-    unsigned long bad = 0;
-    size_t len, off = JC_JOURNAL_HEAD;
-    int fd = open(j->old_path, O_RDONLY | O_CLOEXEC);
-
-    *loaded = 0;
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "cannot open %s: %s", j->old_path,
-                 strerror(errno));
-        return -1;
-    }
-    if (map_file(fd, &p, &len) < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", j->old_path,
-                 strerror(errno));
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    j->lost = 1;
-    if (!p || jc_journal_head_check(p, len) != 1) {
-        log_msg(LOG_WARN, "journal: %s has no journal header; ignored",
-                j->old_path);
-        if (p)
-            munmap((void *)p, len);
-        return 0;
-    }
-    while (off < len) {
-        const unsigned char *payload;
-        size_t plen;
-
-        if (jc_frame_decode(p + off, len - off, &payload, &plen) != 1)
-            break;
-        if (apply(s, payload, plen, &bad) < 0) {
-            munmap((void *)p, len);
-            snprintf(err, errlen, "out of memory loading %s", j->old_path);
-            return -1;
-        }
-        (*loaded)++;
-        off += JC_FRAME_HEAD + plen;
-    }
-    munmap((void *)p, len);
-    if (off < len)
-        log_msg(LOG_WARN, "journal: ignored %zu bytes of torn tail at offset "
-                "%zu of %s", len - off, off, j->old_path);
-    return 0;
-}
-
 struct journal *journal_open(struct ev_loop *loop, const char *dir,
                              const char *name,
                              enum fsync_mode mode, struct store *s,
@@ -433,6 +100,8 @@ struct journal *journal_open(struct ev_loop *loop, const char *dir,
     struct journal *j = calloc(1, sizeof *j);
     uint64_t from_snap = 0, from_old = 0, from_journal = 0;
     double t0 = now_ms();
+    struct journal_files files;
+    struct journal_loaded got;
 
     if (!j) {
         snprintf(err, errlen, "out of memory");
@@ -455,12 +124,21 @@ struct journal *journal_open(struct ev_loop *loop, const char *dir,
     if (unlink(j->tmp_path) == 0)
         log_msg(LOG_WARN, "journal: removed %s left by an interrupted "
                 "compaction", j->tmp_path);
-    if (load_snapshot(j, s, &from_snap, err, errlen) < 0 ||
-        load_old(j, s, &from_old, err, errlen) < 0 ||
-        load_journal(j, s, &from_journal, err, errlen) < 0) {
+    files.dir = j->dir;
+    files.path = j->path;
+    files.old_path = j->old_path;
+    files.snap_path = j->snap_path;
+    if (journal_load(&files, s, &got, err, errlen) < 0) {
         journal_close(j);
         return NULL;
     }
+    j->fd = got.fd;
+    j->size = got.size;
+    j->snap_size = got.snap_size;
+    j->lost = got.old_found;
+    from_snap = got.from_snap;
+    from_old = got.from_old;
+    from_journal = got.from_journal;
     log_msg(LOG_INFO, "journal: loaded %zu clients from %" PRIu64 " snapshot "
             "records and %" PRIu64 " journal records in %.1f ms (fsync %s, "
             "journal %" PRIu64 " bytes)", s->count, from_snap,
@@ -480,7 +158,7 @@ static int write_out(struct journal *j)
         disk_error(j, "truncate", errno);
         return -1;
     }
-    if (write_all(j->fd, j->buf, j->len, j->size) < 0) {
+    if (journal_load_write_all(j->fd, j->buf, j->len, j->size) < 0) {
         disk_error(j, "write", errno);
         return -1;
     }
@@ -591,7 +269,7 @@ static int write_snapshot(const struct journal *j, struct store *s,
             continue;
         if (used + need + JC_SNAPSHOT_TRAIL > SNAP_CHUNK) {
             crc = jc_crc(crc, chunk, used);
-            if (write_all(fd, chunk, used, off) < 0)
+            if (journal_load_write_all(fd, chunk, used, off) < 0)
                 goto fail;
             off += used;
             used = 0;
@@ -603,8 +281,8 @@ static int write_snapshot(const struct journal *j, struct store *s,
 
             jc_frame_head(line, line_len, head);
             crc = jc_crc(jc_crc(crc, head, sizeof head), line, line_len);
-            if (write_all(fd, head, sizeof head, off) < 0 ||
-                write_all(fd, line, line_len, off + sizeof head) < 0)
+            if (journal_load_write_all(fd, head, sizeof head, off) < 0 ||
+                journal_load_write_all(fd, line, line_len, off + sizeof head) < 0)
                 goto fail;
             off += need;
         } else {
@@ -616,7 +294,7 @@ static int write_snapshot(const struct journal *j, struct store *s,
     jc_snapshot_trail(crc, count, trail);
     memcpy(chunk + used, trail, sizeof trail);
     used += sizeof trail;
-    if (write_all(fd, chunk, used, off) < 0 || fsync(fd) < 0)
+    if (journal_load_write_all(fd, chunk, used, off) < 0 || fsync(fd) < 0)
         goto fail;
     return close(fd) < 0 ? errno : 0;
 
@@ -652,7 +330,7 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
         what = "find";
     } else if (rename(j->tmp_path, j->snap_path) < 0) {
         what = "rename";
-    } else if (fsync_dir(j->dir) < 0) {
+    } else if (journal_load_fsync_dir(j->dir) < 0) {
         what = "fsync the directory of";
     }
     if (code == 0 && what)
@@ -669,7 +347,7 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
     /* The snapshot holds every record of NAME.journal.old (applied before
      * the fork), so that can go; the journal holds everything since. */
     if (unlink(j->old_path) == 0)
-        fsync_dir(j->dir);
+        journal_load_fsync_dir(j->dir);
     j->snap_size = (uint64_t)st.st_size;
     log_msg(LOG_INFO, "journal: compacted %zu records into %s (%" PRIu64
             " bytes) in %.1f ms, in the background; the journal was %" PRIu64
@@ -694,7 +372,7 @@ static int rotate(struct journal *j)
     }
     fd = open(j->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     jc_journal_head(head);
-    if (fd < 0 || write_all(fd, head, sizeof head, 0) < 0) {
+    if (fd < 0 || journal_load_write_all(fd, head, sizeof head, 0) < 0) {
         /* Put the old one back and carry on with it. */
         disk_error(j, "create", errno);
         if (fd >= 0)
@@ -707,7 +385,7 @@ static int rotate(struct journal *j)
     j->size = JC_JOURNAL_HEAD;
     j->dirty = 1;
     sync_out(j);
-    fsync_dir(j->dir);
+    journal_load_fsync_dir(j->dir);
     return 0;
 }
 
