@@ -68,10 +68,10 @@ int config_load(const char *path, struct herd_config *out,
                 char *err, size_t errlen);
 void config_free(struct herd_config *c);
 
-/* The node's index, or -1. */
 /* 1 when the len bytes at s are a valid node name (above), else 0. */
 int config_name_valid(const char *s, size_t len);
 
+/* The node's index, or -1. */
 int config_find_node(const struct herd_config *c, const char *name);
 
 /* True when nodes a and b (indices) are linked. */

@@ -33,6 +33,22 @@ enum store_result node_apply_update(struct node *n, const char *at_line,
     return res;
 }
 
+static int same_text(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* places.c copied these at start (places_new), and its requests in flight
+ * hold them: a change waits for a restart. */
+static int places_changed(const struct herd_config *a,
+                          const struct herd_config *b)
+{
+    return a->provider != b->provider || a->places_port != b->places_port ||
+           a->places_timeout_ms != b->places_timeout_ms ||
+           !same_text(a->places_url, b->places_url) ||
+           !same_text(a->places_key_env, b->places_key_env);
+}
+
 void node_reload(struct node *n)
 {
     struct herd_config fresh;
@@ -60,8 +76,12 @@ void node_reload(struct node *n)
         log_msg(LOG_WARN, "reload: data_dir or fsync changed; a restart "
                 "applies it (still %s, fsync %s)", n->cfg.data_dir,
                 config_fsync_name(n->cfg.fsync));
-    /* Limits and places settings take effect for new connections and
-     * requests; the links are reconciled in place. */
+    if (places_changed(&n->cfg, &fresh))
+        log_msg(LOG_WARN, "reload: [places] settings changed; a restart "
+                "applies them (still %s)", config_provider_name(n->cfg.provider));
+    /* Limits take effect for new connections and requests; the links are
+     * reconciled in place.  The address, data_dir, fsync and [places]
+     * keep their start-up values (warned above) until a restart. */
     config_free(&n->cfg);
     n->cfg = fresh;
     log_msg(LOG_INFO, "reloaded %s", n->config_path);

@@ -70,8 +70,10 @@ enum store_result node_apply_update(struct node *n, const char *at_line,
                                     size_t len, const struct proto_at *at,
                                     struct link *from);
 
-/* Read herd.ini again (SIGHUP): a valid one replaces n->cfg and the links
- * are reconciled; an invalid one is refused and logged, changing nothing. */
+/* Read herd.ini again (SIGHUP): a valid one replaces n->cfg, limits apply
+ * to new connections and the links are reconciled; the address, data_dir,
+ * fsync and [places] wait for a restart (a warning says so).  An invalid
+ * one is refused and logged, changing nothing. */
 void node_reload(struct node *n);
 
 /* Write run_dir/NAME.status now. */

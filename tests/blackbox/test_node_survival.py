@@ -329,3 +329,21 @@ def test_slow_reader_with_whole_lines_waiting_is_not_dropped(procs, tmp_path):
     assert got == n
     sender.join(timeout=10)
     s.close()
+
+
+def test_sighup_keeps_places_settings_until_restart(procs, tmp_path):
+    """[places] is read once at start: a SIGHUP says a restart applies a
+    change, and WHATSAT keeps asking the old URL."""
+    old_port, new_port = free_port(), free_port()
+    h = one_node(procs, tmp_path, places={"url": "http://127.0.0.1:%d" % old_port})
+    c = h.client("Hill")
+    at = c.request(KIWI)
+    text = open(h.ini).read().replace(":%d" % old_port, ":%d" % new_port)
+    open(h.ini, "w").write(text)
+    h.procs["Hill"].send_signal(signal.SIGHUP)
+    log = tmp_path / "logs" / "Hill.log"
+    wait_for(lambda: "reloaded " in log.read_text(), what="the reload")
+    assert "reload: [places] settings changed; a restart applies them" in log.read_text()
+    data = error_json(c.whatsat("WHATSAT kiwi.cs.ucla.edu 10 5"), at)
+    assert str(old_port) in data["error_message"]
+    assert str(new_port) not in data["error_message"]
