@@ -705,16 +705,6 @@ int config_find_node(const struct herd_config *c, const char *name)
     return -1;
 }
 
-int config_linked(const struct herd_config *c, int a, int b)
-{
-    const struct node_conf *n = &c->nodes[a];
-
-    for (size_t i = 0; i < n->n_neighbors; i++)
-        if (n->neighbors[i] == b)
-            return 1;
-    return 0;
-}
-
 const char *config_provider_name(enum places_provider p)
 {
     switch (p) {

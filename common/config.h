@@ -74,9 +74,6 @@ int config_name_valid(const char *s, size_t len);
 /* The node's index, or -1. */
 int config_find_node(const struct herd_config *c, const char *name);
 
-/* True when nodes a and b (indices) are linked. */
-int config_linked(const struct herd_config *c, int a, int b);
-
 /* "local", "google" or "google-legacy". */
 const char *config_provider_name(enum places_provider p);
 
