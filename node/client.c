@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "journal.h"
 #include "link.h"
+#include "metrics.h"
 #include "places.h"
 
 /* WHATSATs waiting for places per connection; past it, reading pauses. */
@@ -29,6 +30,7 @@ struct reply_slot {
     size_t len;
     int ready;
     int held;                   /* waits for the journal's fsync */
+    double t0;                  /* metrics_clock() at the read of its line */
 };
 
 struct client {
@@ -237,6 +239,7 @@ static void on_places(void *ctx, const char *json)
     memcpy(s->data + s->at_len + 1 + json_len, "\n\n", 2);
     s->ready = 1;
     log_reply(cl, s->data, s->len);
+    metrics_request(METRICS_WHATSAT, s->t0);
     flush_ready(cl);
 }
 
@@ -283,7 +286,7 @@ static void do_iamat(struct client *cl, struct proto_iamat *req)
 }
 
 static void do_whatsat(struct client *cl, struct proto_whatsat *req,
-                       const char *line, size_t len)
+                       const char *line, size_t len, double t0)
 {
     struct record *r = store_find(&cl->node->store, req->id.p, req->id.len);
     struct reply_slot *s;
@@ -296,11 +299,13 @@ static void do_whatsat(struct client *cl, struct proto_whatsat *req,
         held = record_line(r, &held_len);
     if (!r || proto_parse_at(held, held_len, &at) < 0) {
         invalid(cl, line, len);
+        metrics_request(METRICS_INVALID, t0);
         return;
     }
     s = enqueue(cl, NULL, 0);
     if (!s)
         return;
+    s->t0 = t0;
     s->at_line = malloc(held_len);
     if (!s->at_line) {
         conn_close(cl->conn, "out of memory");
@@ -325,6 +330,7 @@ static void on_line(struct conn *c, const char *line, size_t len)
     struct client *cl = c->owner;
     struct proto_request req;
     char label[48];
+    double t0 = metrics_clock();
 
     /* A "\r" before "\n" is part of the line ending, not of the echo. */
     if (len > 0 && line[len - 1] == '\r')
@@ -344,17 +350,20 @@ static void on_line(struct conn *c, const char *line, size_t len)
             return;
         }
         invalid(cl, line, len);
+        metrics_request(METRICS_INVALID, t0);
         return;
     }
     switch (proto_parse_request(line, len, &req)) {
     case PROTO_IAMAT:
         do_iamat(cl, &req.u.iamat);
+        metrics_request(METRICS_IAMAT, t0);
         break;
     case PROTO_WHATSAT:
-        do_whatsat(cl, &req.u.whatsat, line, len);
+        do_whatsat(cl, &req.u.whatsat, line, len, t0);
         break;
     default:
         invalid(cl, line, len);
+        metrics_request(METRICS_INVALID, t0);
         break;
     }
 }
@@ -367,6 +376,7 @@ static void on_overlong(struct conn *c)
     log_msg(LOG_WARN, "client %lu sent a line longer than %zu bytes; closing",
             c->id, c->max_line);
     invalid(cl, buf_head(&c->in), show);
+    metrics_request(METRICS_INVALID, metrics_clock());
     if (!c->closed)
         conn_close_after_flush(c);
 }

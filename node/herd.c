@@ -1,13 +1,10 @@
 /* herd: the node's core operations on its state (node.h): store an
- * update, reload herd.ini, write the status file.  client.c and link.c
- * call in; this module calls out only to the store, the journal and the
- * links it serves. */
+ * update, reload herd.ini.  client.c and link.c call in; this module
+ * calls out only to the store, the journal and the links it serves.  The
+ * status file has its own module (status.c). */
 #include "node.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "journal.h"
@@ -87,45 +84,4 @@ void node_reload(struct node *n)
     log_msg(LOG_INFO, "reloaded %s", n->config_path);
     link_reconfigure(n);
     node_write_status(n);
-}
-
-void node_write_status(struct node *n)
-{
-    char *path = config_run_path(&n->cfg, ""), *tmp, *final;
-    size_t len;
-    FILE *f;
-
-    if (!path)
-        return;
-    len = strlen(path) + strlen(n->name) + 32;
-    tmp = malloc(len);
-    final = malloc(len);
-    if (!tmp || !final)
-        goto out;
-    snprintf(final, len, "%s%s.status", path, n->name);
-    snprintf(tmp, len, "%s%s.status.tmp", path, n->name);
-    f = fopen(tmp, "w");
-    if (!f)
-        goto out;
-    fprintf(f, "{\"name\":\"%s\",\"pid\":%ld,\"port\":%d,\"host\":\"%s\","
-            "\"started\":%.0f,\"clients\":%zu,\"connections\":%zu,"
-            "\"applied\":%llu,\"flood_sent\":%llu,\"flood_received\":%llu,"
-            "\"catchup_sent\":%llu,"
-            "\"links_up\":%zu,\"links_total\":%zu,\"links\":[",
-            n->name, (long)getpid(), n->port, n->host, n->started,
-            n->store.count, n->n_clients, n->applied, n->flood_sent,
-            n->flood_received, n->catchup_sent, link_count_up(n), n->n_links);
-    for (size_t i = 0; i < n->n_links; i++)
-        fprintf(f, "%s{\"peer\":\"%s\",\"state\":\"%s\"}", i ? "," : "",
-                link_peer(n->links[i]), link_state_name(link_state(n->links[i])));
-    fprintf(f, "]}\n");
-    if (fclose(f) == 0)
-        rename(tmp, final);
-    else
-        unlink(tmp);
-    n->status_dirty = 0;
-out:
-    free(path);
-    free(tmp);
-    free(final);
 }

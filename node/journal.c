@@ -18,6 +18,7 @@
 #include "common/journal_codec.h"
 #include "common/log.h"
 #include "journal_load.h"
+#include "metrics.h"
 
 /* Appended frames waiting for the next write; past this the buffer is
  * written at once, and if the disk refuses it, dropped (the records stay
@@ -162,6 +163,7 @@ static int write_out(struct journal *j)
         disk_error(j, "write", errno);
         return -1;
     }
+    metrics_journal_bytes(j->len);
     j->size += j->len;
     j->len = 0;
     j->dirty = 1;
@@ -174,9 +176,14 @@ static int write_out(struct journal *j)
 
 static void sync_out(struct journal *j)
 {
+    double t0 = metrics_clock();
+    int rc;
+
     if (!j->dirty || j->failing)
         return;
-    if (fdatasync(j->fd) < 0) {
+    rc = fdatasync(j->fd);
+    metrics_journal_fsync(t0);
+    if (rc < 0) {
         /* After a failed fsync the kernel may have dropped the dirty
          * pages: count what was written as lost, re-snapshot later. */
         disk_error(j, "fsync", errno);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "conn.h"
 #include "resolve.h"
+#include "metrics.h"
 
 #define BACKOFF_FIRST 0.1       /* seconds before the first redial */
 #define BACKOFF_CAP 2.0         /* redials never wait longer than this */
@@ -167,6 +168,7 @@ static void fill_catchup(struct link *l)
         }
         l->sent++;
         l->node->catchup_sent++;
+        metrics_catchup(l->peer, METRICS_OUT);
     }
 }
 
@@ -194,7 +196,10 @@ static void handle_up_line(struct link *l, const char *line, size_t len)
         l->node->flood_received++;
         applied = node_apply_update(l->node, m.at_line.p, m.at_line.len,
                                     &m.at, l) == STORE_APPLIED;
+        if (applied)
+            metrics_flood_lag(&m.at, l->receiving_catchup);
         if (l->receiving_catchup) {
+            metrics_catchup(l->peer, METRICS_IN);
             l->received++;
             l->applied += applied;
         } else if (applied) {
@@ -352,10 +357,13 @@ static void on_close(struct conn *c, const char *why)
     l->conn = NULL;
     if (l->state == LINK_UP) {
         log_msg(LOG_WARN, "link down: %s (%s)", l->peer, why);
-    } else if (l->failures++ == 0 || l->failures % 30 == 0) {
-        /* Say it once, then now and then, not at every redial. */
-        log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
-                l->peer, why);
+        metrics_link_drop(l->peer);
+    } else {
+        metrics_dial_failure();
+        if (l->failures++ == 0 || l->failures % 30 == 0)
+            /* Say it once, then now and then, not at every redial. */
+            log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
+                    l->peer, why);
     }
     set_state(l, LINK_DOWN);
     l->sending_catchup = 0;
@@ -403,6 +411,7 @@ static void connect_next(struct link *l)
             errno != EINPROGRESS) {
             int err = errno;
             close(fd);
+            metrics_dial_failure();
             if (l->failures++ == 0 || l->failures % 30 == 0)
                 log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
                         l->peer, strerror(err));

@@ -24,8 +24,10 @@
 #include "conn.h"
 #include "journal.h"
 #include "link.h"
+#include "metrics.h"
 #include "node.h"
 #include "places.h"
+#include "status.h"
 
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
@@ -307,10 +309,11 @@ int main(int argc, char **argv)
     ev_check_start(n->loop, &n->reaper);
     ev_prepare_init(&n->flush_log, on_prepare);
     ev_prepare_start(n->loop, &n->flush_log);
+    status_init(n);
 
     if (link_start_all(n) < 0)
         die("%s", "links", "out of memory");
-    node_write_status(n);
+    status_write_now(n);
     log_msg(LOG_INFO, "serving on %s:%d", n->host, n->port);
     log_flush();
 
@@ -324,7 +327,7 @@ int main(int argc, char **argv)
     conn_reap();
     places_free(n->places);
     curl_global_cleanup();
-    node_write_status(n);
+    status_write_now(n);
     journal_close(n->journal);
     n->journal = NULL;
     store_free(&n->store);
@@ -333,5 +336,6 @@ int main(int argc, char **argv)
     log_close();
     config_free(&n->cfg);
     free(n->config_path);
+    metrics_free();
     return 0;
 }

@@ -56,7 +56,9 @@ struct node {
     ev_timer tick;              /* log flush, status file, idle sweep */
     ev_check reaper;            /* frees closed connections */
     ev_prepare flush_log;       /* writes the log once per iteration */
-    int status_dirty;
+    int status_dirty;           /* something changed: write it soon */
+    ev_timer status_timer;      /* writes a status deferred by the rate cap */
+    double status_written;      /* metrics_clock() of the last write */
 };
 
 /* The object that holds watcher w as its member. */
@@ -76,7 +78,8 @@ enum store_result node_apply_update(struct node *n, const char *at_line,
  * one is refused and logged, changing nothing. */
 void node_reload(struct node *n);
 
-/* Write run_dir/NAME.status now. */
+/* Write run_dir/NAME.status: now, or once STATUS_MIN_INTERVAL has passed
+ * since the last write (node/status.h). */
 void node_write_status(struct node *n);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "metrics.h"
 
 struct places {
     struct ev_loop *loop;
@@ -85,9 +86,12 @@ static void finish(struct places_req *r, CURLcode result)
 {
     struct places *p = r->owner;
     long http = 0;
+    double took = 0;
     char *json;
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &http);
+    curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &took);
+    metrics_places(result, http, took);
     if (result != CURLE_OK) {
         char msg[CURL_ERROR_SIZE + 64];
         snprintf(msg, sizeof msg, "places request failed: %s",
@@ -273,6 +277,7 @@ static void discard(struct places_req *r)
 
 static void fail_now(places_done_fn done, void *ctx, const char *why)
 {
+    metrics_places_refused();
     deliver(done, ctx, places_reply_fault("UNKNOWN_ERROR", why));
 }
 

@@ -74,6 +74,7 @@ int store_init(struct store *s)
 {
     s->table = kh_init(records);
     s->count = 0;
+    s->bytes = 0;
     return s->table ? 0 : -1;
 }
 
@@ -87,6 +88,7 @@ void store_free(struct store *s)
     kh_destroy(records, s->table);
     s->table = NULL;
     s->count = 0;
+    s->bytes = 0;
 }
 
 static khint_t find(const struct store *s, const char *id, size_t id_len)
@@ -167,6 +169,7 @@ enum store_result store_apply(struct store *s, const char *line, size_t len,
             kh_key(s->table, k) = r;
         }
         fill(r, line, len);
+        s->bytes += len - held_len;     /* unsigned: wraps back when shorter */
     } else {
         r = malloc(len + 1);
         if (!r)
@@ -178,6 +181,7 @@ enum store_result store_apply(struct store *s, const char *line, size_t len,
             return STORE_NOMEM;
         }
         s->count++;
+        s->bytes += len + 1;
     }
     if (out)
         *out = r;

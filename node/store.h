@@ -28,6 +28,7 @@ struct kh_records_s;
 struct store {
     struct kh_records_s *table;
     size_t count;
+    size_t bytes;               /* of the lines held, terminators included */
 };
 
 /* A walk over every record that survives new records arriving between its
