@@ -45,7 +45,11 @@ static int open_file(void)
 {
     struct stat st;
 
-    lg.fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    /* Never through a symlink: log_dir may be writable by others (a
+     * tmpfs), and a planted link must not aim a root-run herd's lines at
+     * a file of its choice.  open fails with ELOOP instead. */
+    lg.fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                 0640);
     if (lg.fd < 0)
         return -1;
     lg.size = fstat(lg.fd, &st) == 0 ? (size_t)st.st_size : 0;

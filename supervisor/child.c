@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/htime.h"
 #include "common/log.h"
 #include "procs.h"
@@ -42,17 +43,27 @@ static char *log_path(const struct child *c)
 /* Append whole lines to the child's log.  The node appends to the same
  * file; O_APPEND keeps each write whole, and opening per write follows
  * the node's rotations. */
-static void append_log(const struct child *c, const char *text, size_t n)
+static void append_log(struct child *c, const char *text, size_t n)
 {
     char *path = log_path(c);
     int fd;
 
     if (!path)
         return;
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    free(path);
-    if (fd < 0)
+    fd = fs_open_append(path, 0640);
+    if (fd < 0) {
+        /* Said once per spell in the supervisor's own log, which is all
+         * that is left to say it in. */
+        if (!c->log_failed)
+            log_msg(LOG_ERROR, "%s: cannot append to %s: %s", c->name, path,
+                    errno == ELOOP ? "it is a symbolic link, not followed"
+                                   : strerror(errno));
+        c->log_failed = 1;
+        free(path);
         return;
+    }
+    c->log_failed = 0;
+    free(path);
     while (n > 0) {
         ssize_t w = write(fd, text, n);
         if (w < 0) {

@@ -58,6 +58,7 @@ struct child {
     char reason[1024];          /* why it is fatal or absent */
     char tail[CHILD_TAIL_LINES][CHILD_TAIL_LEN];  /* last output lines */
     int tail_next, tail_count;
+    int log_failed;             /* its log cannot be opened (said once) */
     int out_fd;                 /* read end of its stdout+stderr pipe */
     char out[4096];             /* partial output line */
     size_t out_len;

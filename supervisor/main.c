@@ -76,26 +76,9 @@ static void die(struct sup *s, int code, const char *fmt, ...)
     exit(code);
 }
 
-/* Write path atomically: a temp file renamed over it. */
 static int write_atomic(const char *path, const char *text)
 {
-    char tmp[PATH_MAX];
-    int fd;
-    size_t n = strlen(text);
-
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    if (write(fd, text, n) != (ssize_t)n || close(fd) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) < 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return fs_write_atomic(path, text, strlen(text), 0600);
 }
 
 void sup_save_state(struct sup *s)
@@ -337,7 +320,8 @@ int main(int argc, char **argv)
 
     /* One supervisor per run_dir.  The lock dies with its holder, so a
      * killed supervisor never blocks the next one. */
-    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                      0600);
     int lock_errno = errno;
     free(lock_path);
     if (s->lock_fd < 0)

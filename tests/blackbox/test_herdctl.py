@@ -70,7 +70,8 @@ def test_permission_warnings(make_herd):
     assert p.returncode == 0 and b"warning" in p.stderr and b"writable" in p.stderr
     os.chmod(h.ini, 0o644)
     p = h.ctl("check")
-    assert p.returncode == 0 and b"readable by others" in p.stderr
+    # Readable is fine: herd.ini holds no secret (issue 11 point 7).
+    assert p.returncode == 0 and b"warning" not in p.stderr
     os.chmod(h.ini, 0o600)
     p = h.ctl("check")
     assert b"warning" not in p.stderr

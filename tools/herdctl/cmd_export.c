@@ -86,24 +86,10 @@ static void add_path(struct text *t, const char *path, int quote)
         add(t, "\"");
 }
 
-/* Write path atomically (temp file, rename). */
+/* Write path atomically (temp file, rename; never through a symlink). */
 static int write_file(const char *path, const struct text *t)
 {
-    char tmp[PATH_MAX + 32];
-    int fd;
-
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    if (write(fd, t->p, t->len) != (ssize_t)t->len || close(fd) < 0 ||
-        rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    return 0;
+    return fs_write_atomic(path, t->p, t->len, 0644);
 }
 
 /* $env, or the program named name beside this herdctl, absolute. */

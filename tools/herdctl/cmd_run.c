@@ -181,7 +181,7 @@ static pid_t spawn_supervisor(struct ctl *c, int daemon, int *code)
             if (chdir("/") < 0)
                 _exit(111);
             int null = open("/dev/null", O_RDWR);
-            int out = log ? open(log, O_WRONLY | O_APPEND | O_CREAT, 0640) : -1;
+            int out = log ? fs_open_append(log, 0640) : -1;
             dup2(null, 0);
             dup2(null, 1);
             /* Whatever the supervisor writes to stderr (a crash report

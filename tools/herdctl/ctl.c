@@ -138,17 +138,24 @@ void ctl_check_perms(struct ctl *c)
 {
     struct stat st;
     char *secret = config_run_path(&c->cfg, "herd.secret");
+    const char *dirs[] = {c->cfg.log_dir, c->cfg.run_dir, c->cfg.data_dir};
+    const char *keys[] = {"log_dir", "run_dir", "data_dir"};
 
-    /* herd.ini holds no secret (the API key comes from the environment),
-     * but it maps every port and path of the herd, and whoever can write
-     * it can point the herd anywhere. */
+    /* herd.ini holds no secret (the API key comes from the environment;
+     * reading it is harmless), but it maps every port and path of the
+     * herd, and whoever can write it can point the herd anywhere. */
     if (stat(c->config_path, &st) == 0 && (st.st_mode & 022))
         fprintf(stderr, "herdctl: warning: %s is writable by %s (chmod "
                 "go-w %s)\n", c->config_path,
                 (st.st_mode & 002) ? "others" : "its group", c->config_path);
-    else if (stat(c->config_path, &st) == 0 && (st.st_mode & 004))
-        fprintf(stderr, "herdctl: warning: %s is readable by others "
-                "(chmod o-r %s)\n", c->config_path, c->config_path);
+    /* A directory others can write (a tmpfs at its default 1777, sticky
+     * or not) lets them plant names the herd then creates: the herd never
+     * follows a symlink there, but they can still block or fill it. */
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++)
+        if (dirs[i] && stat(dirs[i], &st) == 0 && (st.st_mode & 002))
+            fprintf(stderr, "herdctl: warning: %s %s is writable by others "
+                    "(chmod o-w %s, or point %s elsewhere)\n", keys[i],
+                    dirs[i], dirs[i], keys[i]);
     if (secret && stat(secret, &st) == 0 && (st.st_mode & 077))
         fprintf(stderr, "herdctl: warning: %s is open to %s; anyone who "
                 "reads it can join the herd (chmod 600 %s)\n", secret,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "places.h"
 #include "selftest.h"
@@ -332,7 +333,7 @@ int main(int argc, char **argv)
     if (o.log && strcmp(o.log, "-") != 0) {
         log_path = strdup(o.log);
     } else if (!o.log && have_cfg && !o.selftest && !o.bench) {
-        if (mkdir(cfg.log_dir, 0755) < 0 && errno != EEXIST)
+        if (fs_mkdir_p(cfg.log_dir, 0755) < 0)
             die(EXIT_SYSTEM, "cannot create %s: %s", cfg.log_dir, strerror(errno));
         log_path = config_log_path(&cfg, "places");
     }
