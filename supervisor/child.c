@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -560,43 +561,96 @@ static int port_accepts(int port)
     return ok;
 }
 
-/* run_dir/NAME.status, if it belongs to our live child. */
+/* The whole of a file, NUL-terminated (caller frees), or NULL.  A node
+ * with thousands of links writes a status file of hundreds of KiB: read
+ * it all, up to a bound that no real one comes near. */
+#define STATUS_FILE_MAX (64u << 20)
+
+static char *read_whole(const char *path)
+{
+    struct stat st;
+    char *text, *p;
+    size_t len = 0, cap;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    cap = fstat(fd, &st) == 0 && st.st_size > 0 &&
+          (unsigned long long)st.st_size < STATUS_FILE_MAX
+              ? (size_t)st.st_size + 2 : 65536;
+    text = malloc(cap);
+    while (text) {
+        if (len + 1 == cap) {   /* full: it grew since fstat */
+            p = cap < STATUS_FILE_MAX ? realloc(text, cap * 2) : NULL;
+            if (!p)
+                break;
+            text = p;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, text + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        if (r == 0) {
+            close(fd);
+            text[len] = '\0';
+            return text;
+        }
+        len += (size_t)r;
+    }
+    close(fd);
+    free(text);
+    return NULL;
+}
+
+cJSON *child_status_file(const struct child *c)
+{
+    char *base, *path, *text;
+    cJSON *j, *pid;
+    size_t n;
+
+    if (c->kind != CHILD_NODE || c->pid == 0)
+        return NULL;
+    base = config_run_path(&c->sup->cfg, c->name);
+    if (!base)
+        return NULL;
+    n = strlen(base) + sizeof ".status";
+    path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s.status", base);
+    free(base);
+    text = path ? read_whole(path) : NULL;
+    free(path);
+    if (!text)
+        return NULL;
+    j = cJSON_Parse(text);
+    free(text);
+    pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
+    if (!cJSON_IsNumber(pid) || (pid_t)pid->valuedouble != c->pid) {
+        cJSON_Delete(j);        /* a previous run's, or not JSON */
+        return NULL;
+    }
+    return j;
+}
+
+/* Refresh counts from our live child's NAME.status; the first one seen
+ * means it serves. */
 static void read_node_status(struct child *c)
 {
-    char *path, text[65536];
-    cJSON *j, *pid;
-    ssize_t n;
-    int fd;
+    cJSON *j = child_status_file(c);
 
-    path = config_run_path(&c->sup->cfg, c->name);
-    if (!path)
-        return;
-    char full[4096];
-    snprintf(full, sizeof full, "%s.status", path);
-    free(path);
-    fd = open(full, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    text[n] = '\0';
-    j = cJSON_Parse(text);
     if (!j)
         return;
-    pid = cJSON_GetObjectItemCaseSensitive(j, "pid");
-    if (cJSON_IsNumber(pid) && (pid_t)pid->valuedouble == c->pid) {
-        cJSON *up = cJSON_GetObjectItemCaseSensitive(j, "links_up");
-        cJSON *total = cJSON_GetObjectItemCaseSensitive(j, "links_total");
-        cJSON *clients = cJSON_GetObjectItemCaseSensitive(j, "clients");
-        c->links_up = cJSON_IsNumber(up) ? (int)up->valuedouble : -1;
-        c->links_total = cJSON_IsNumber(total) ? (int)total->valuedouble : -1;
-        c->clients = cJSON_IsNumber(clients) ? (int)clients->valuedouble : -1;
-        if (c->state == CHILD_STARTING) {
-            c->state = CHILD_RUNNING;
-            child_note(c, "pid %d is serving on port %d", (int)c->pid, c->port);
-        }
+    cJSON *up = cJSON_GetObjectItemCaseSensitive(j, "links_up");
+    cJSON *total = cJSON_GetObjectItemCaseSensitive(j, "links_total");
+    cJSON *clients = cJSON_GetObjectItemCaseSensitive(j, "clients");
+    c->links_up = cJSON_IsNumber(up) ? (int)up->valuedouble : -1;
+    c->links_total = cJSON_IsNumber(total) ? (int)total->valuedouble : -1;
+    c->clients = cJSON_IsNumber(clients) ? (int)clients->valuedouble : -1;
+    if (c->state == CHILD_STARTING) {
+        c->state = CHILD_RUNNING;
+        child_note(c, "pid %d is serving on port %d", (int)c->pid, c->port);
     }
     cJSON_Delete(j);
 }

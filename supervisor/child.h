@@ -94,6 +94,10 @@ const char *child_state_name(enum child_state st);
 /* "exit 111" / "signal 9" for a wait status. */
 void child_describe_status(int status, char *buf, size_t cap);
 
+/* run_dir/NAME.status of a node, parsed, if it is the live child's
+ * (its "pid" is c->pid); else NULL.  Any size.  Caller frees. */
+struct cJSON *child_status_file(const struct child *c);
+
 /* Its status for `herdctl status --json`. */
 struct cJSON *child_json(const struct child *c);
 

@@ -36,42 +36,51 @@ static struct child *find(struct sup *s, const char *name)
     return NULL;
 }
 
-/* The "links" of run_dir/NAME.status into arr, if the file is pid's. */
-static void read_links(struct sup *s, const char *name, pid_t pid, cJSON *arr)
-{
-    char *base = config_run_path(&s->cfg, name);
-    char path[4096], text[65536];
-    int fd;
+/* The status files a status reply needs, each read once per reply: a
+ * herd with thousands of remote nodes asks for the same local node's
+ * links once per remote row. */
+struct seen {
+    const struct child *c;
+    cJSON *status;              /* parsed NAME.status, or NULL */
+};
 
-    if (!base)
-        return;
-    snprintf(path, sizeof path, "%s.status", base);
-    free(base);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    text[n] = '\0';
-    cJSON *j = cJSON_Parse(text);
-    cJSON *jp = cJSON_GetObjectItemCaseSensitive(j, "pid");
-    cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "links");
-    if (cJSON_IsNumber(jp) && (pid_t)jp->valuedouble == pid &&
-        cJSON_IsArray(l)) {
-        cJSON *e;
-        cJSON_ArrayForEach(e, l)
-            cJSON_AddItemToArray(arr, cJSON_Duplicate(e, 1));
+struct status_ctx {
+    struct seen *v;
+    size_t n, cap;
+};
+
+/* The "links" array of c's NAME.status (owned by ctx), or NULL. */
+static cJSON *links_of(struct status_ctx *ctx, const struct child *c)
+{
+    for (size_t i = 0; i < ctx->n; i++)
+        if (ctx->v[i].c == c)
+            return cJSON_GetObjectItemCaseSensitive(ctx->v[i].status, "links");
+    if (ctx->n == ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap * 2 : 16;
+        struct seen *v = realloc(ctx->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        ctx->v = v;
+        ctx->cap = cap;
     }
-    cJSON_Delete(j);
+    ctx->v[ctx->n].c = c;
+    ctx->v[ctx->n].status = child_status_file(c);
+    return cJSON_GetObjectItemCaseSensitive(ctx->v[ctx->n++].status, "links");
+}
+
+static void ctx_free(struct status_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n; i++)
+        cJSON_Delete(ctx->v[i].status);
+    free(ctx->v);
 }
 
 /* A node of herd.ini that runs on another host: a row with state
  * "remote" and, in "links_here", what each of our nodes linked to it
  * says about that link ("up", "down", ...; "stopped" when our node does
  * not run).  links_up/links_total count those links. */
-static void add_remote_rows(struct sup *s, cJSON *nodes)
+static void add_remote_rows(struct sup *s, struct status_ctx *ctx,
+                            cJSON *nodes)
 {
     for (size_t i = 0; i < s->cfg.n_nodes; i++) {
         const struct node_conf *n = &s->cfg.nodes[i];
@@ -89,11 +98,10 @@ static void add_remote_rows(struct sup *s, cJSON *nodes)
             if (!pc)
                 continue;       /* remote to remote: not ours to see */
             const char *state = "stopped";
-            cJSON *links = cJSON_CreateArray(), *e;
+            cJSON *e;
             if (pc->pid && pc->state != CHILD_STOPPING) {
                 state = "unknown";
-                read_links(s, pc->name, pc->pid, links);
-                cJSON_ArrayForEach(e, links) {
+                cJSON_ArrayForEach(e, links_of(ctx, pc)) {
                     cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "peer");
                     cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "state");
                     if (cJSON_IsString(p) && cJSON_IsString(st) &&
@@ -107,7 +115,6 @@ static void add_remote_rows(struct sup *s, cJSON *nodes)
             cJSON_AddItemToArray(here, one);
             total++;
             up += strcmp(state, "up") == 0;
-            cJSON_Delete(links);
         }
         cJSON_AddNumberToObject(o, "links_up", up);
         cJSON_AddNumberToObject(o, "links_total", total);
@@ -122,6 +129,7 @@ static void add_remote_rows(struct sup *s, cJSON *nodes)
 static cJSON *status_json(struct sup *s)
 {
     cJSON *r = cJSON_CreateObject(), *herd, *nodes;
+    struct status_ctx ctx = {0};
 
     cJSON_AddBoolToObject(r, "ok", 1);
     herd = cJSON_AddObjectToObject(r, "herd");
@@ -148,12 +156,14 @@ static cJSON *status_json(struct sup *s)
         status_row_neighbors(o, &s->cfg,
                              i >= 0 && !c->removed ? &s->cfg.nodes[i] : NULL);
         /* Per-link state, as the node itself last wrote it. */
-        cJSON *links = cJSON_AddArrayToObject(o, "links");
+        cJSON *links = cJSON_AddArrayToObject(o, "links"), *e;
         if (c->pid)
-            read_links(s, c->name, c->pid, links);
+            cJSON_ArrayForEach(e, links_of(&ctx, c))
+                cJSON_AddItemToArray(links, cJSON_Duplicate(e, 1));
         cJSON_AddItemToArray(nodes, o);
     }
-    add_remote_rows(s, nodes);
+    add_remote_rows(s, &ctx, nodes);
+    ctx_free(&ctx);
     return r;
 }
 
