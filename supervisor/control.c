@@ -229,84 +229,195 @@ static cJSON *dispatch(struct sup *s, char *line)
     return reply_error(100, "unknown command '%s'", verb);
 }
 
-static void send_all(int fd, const char *p, size_t n)
+/* ---- connections, on the event loop ---------------------------------
+ *
+ * Each control connection is read and answered on the supervisor's loop,
+ * never with a blocking call: a client that dribbles its line (or never
+ * reads its answer) holds one slot until its deadline, and reaping and
+ * restarts go on meanwhile.  At most CTL_MAX_CONNS are open at once;
+ * beyond that accepting pauses (the kernel's backlog holds the rest). */
+
+#define CTL_MAX_CONNS 32
+#define CTL_LINE_MAX 1024       /* a command line, newline included */
+#define CTL_DEADLINE_S 10.0     /* to send the line; again to read the reply */
+
+struct ctl_conn {
+    struct sup *s;
+    struct ctl_conn *next;
+    int fd;
+    char line[CTL_LINE_MAX];
+    size_t got;
+    char *out;                  /* the reply, once there is one */
+    size_t out_len, out_off;
+    ev_io io;
+    ev_timer deadline;
+};
+
+static struct ctl_conn *conns;
+static int n_conns;
+
+#define conn_of(ptr, member) \
+    ((struct ctl_conn *)(void *)((char *)(ptr) - offsetof(struct ctl_conn, member)))
+
+static void conn_close(struct ctl_conn *k)
 {
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
+    struct sup *s = k->s;
+
+    for (struct ctl_conn **pp = &conns; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    ev_io_stop(s->loop, &k->io);
+    ev_timer_stop(s->loop, &k->deadline);
+    close(k->fd);
+    free(k->out);
+    free(k);
+    if (n_conns-- == CTL_MAX_CONNS && s->ctl_fd >= 0)
+        ev_io_start(s->loop, &s->ctl_w);    /* a slot is free again */
+}
+
+/* Send what the socket takes now; closed once all is sent or on error. */
+static void conn_flush(struct ctl_conn *k)
+{
+    while (k->out_off < k->out_len) {
+        ssize_t w = send(k->fd, k->out + k->out_off, k->out_len - k->out_off,
+                         MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;             /* the loop says when it can take more */
+        if (w <= 0) {
+            conn_close(k);
             return;
         }
-        p += w;
-        n -= (size_t)w;
+        k->out_off += (size_t)w;
+    }
+    conn_close(k);
+}
+
+/* Queue reply (consumed) and start sending it. */
+static void conn_reply(struct ctl_conn *k, cJSON *reply)
+{
+    struct sup *s = k->s;
+    char *text = reply ? cJSON_PrintUnformatted(reply) : NULL;
+
+    cJSON_Delete(reply);
+    if (!text) {
+        conn_close(k);
+        return;
+    }
+    k->out_len = strlen(text);
+    text[k->out_len++] = '\n';  /* over the NUL: the length is kept */
+    k->out = text;
+    ev_io_stop(s->loop, &k->io);
+    ev_io_set(&k->io, k->fd, EV_WRITE);
+    ev_io_start(s->loop, &k->io);
+    ev_timer_stop(s->loop, &k->deadline);
+    ev_timer_set(&k->deadline, CTL_DEADLINE_S, 0.);
+    ev_timer_start(s->loop, &k->deadline);
+    conn_flush(k);
+}
+
+/* The line is in (or the client stopped sending): check who it is, act. */
+static void conn_serve(struct ctl_conn *k)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    int have_line = memchr(k->line, '\n', k->got) != NULL;
+
+    k->line[k->got] = '\0';
+    /* Checked after the request is read (bounded, and never acted on), so
+     * the refusal is not lost to a reset from closing on unread bytes. */
+    if (getsockopt(k->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        log_msg(LOG_WARN, "control: refused a client whose credentials "
+                "cannot be read: %s", strerror(errno));
+        conn_reply(k, reply_error(4, "permission denied%s", ""));
+        return;
+    }
+    if (cred.uid != geteuid()) {
+        log_msg(LOG_WARN, "control: refused a client of uid %d",
+                (int)cred.uid);
+        conn_reply(k, reply_error(4, "permission denied%s", ""));
+        return;
+    }
+    if (!have_line) {
+        conn_reply(k, reply_error(100, "incomplete command%s", ""));
+        return;
+    }
+    conn_reply(k, dispatch(k->s, k->line));
+}
+
+static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct ctl_conn *k = conn_of(w, io);
+
+    (void)loop;
+    if (k->out) {
+        if (revents & EV_WRITE)
+            conn_flush(k);
+        return;
+    }
+    for (;;) {
+        ssize_t r = read(k->fd, k->line + k->got, sizeof k->line - 1 - k->got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r <= 0) {
+            conn_serve(k);      /* EOF or error: whatever came is all */
+            return;
+        }
+        k->got += (size_t)r;
+        if (memchr(k->line, '\n', k->got) || k->got == sizeof k->line - 1) {
+            conn_serve(k);
+            return;
+        }
     }
 }
 
-/* One short exchange per connection.  herdctl writes its line at once,
- * so a blocking read with a one-second limit is enough and keeps this
- * simple; a client that stalls costs at most that second. */
-static void serve(struct sup *s, int fd)
+static void on_conn_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct timeval tv = {1, 0};
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    char line[1024];
-    size_t got = 0;
-    cJSON *reply;
+    struct ctl_conn *k = conn_of(w, deadline);
 
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    while (got < sizeof line - 1) {
-        ssize_t r = read(fd, line + got, sizeof line - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (memchr(line, '\n', got))
-            break;
+    (void)loop;
+    (void)revents;
+    if (k->out) {
+        conn_close(k);          /* it never read its answer */
+        return;
     }
-    line[got] = '\0';
-    /* Checked after the request is read (bounded, and never acted on), so
-     * the refusal is not lost to a reset from closing on unread bytes. */
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-        cred.uid != geteuid()) {
-        log_msg(LOG_WARN, "control: refused a client of uid %d",
-                (int)cred.uid);
-        reply = reply_error(4, "permission denied%s", "");
-        goto send;
-    }
-    if (!memchr(line, '\n', got)) {
-        reply = reply_error(100, "incomplete command%s", "");
-        goto send;
-    }
-    reply = dispatch(s, line);
-send:
-    if (reply) {
-        char *text = cJSON_PrintUnformatted(reply);
-        if (text) {
-            send_all(fd, text, strlen(text));
-            send_all(fd, "\n", 1);
-            free(text);
-        }
-        cJSON_Delete(reply);
-    }
-    close(fd);
+    log_msg(LOG_WARN, "control: a client sent no complete command within "
+            "%.0f s; dropped", CTL_DEADLINE_S);
+    conn_close(k);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct sup *s = (struct sup *)(void *)((char *)w - offsetof(struct sup, ctl_w));
 
-    (void)loop;
     (void)revents;
     for (int i = 0; i < 16; i++) {
-        int fd = accept4(s->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (n_conns >= CTL_MAX_CONNS) {
+            ev_io_stop(loop, &s->ctl_w);    /* conn_close restarts it */
+            return;
+        }
+        int fd = accept4(s->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             return;
-        serve(s, fd);
+        struct ctl_conn *k = calloc(1, sizeof *k);
+        if (!k) {
+            close(fd);
+            return;
+        }
+        k->s = s;
+        k->fd = fd;
+        k->next = conns;
+        conns = k;
+        n_conns++;
+        ev_io_init(&k->io, on_conn_io, fd, EV_READ);
+        ev_io_start(loop, &k->io);
+        ev_timer_init(&k->deadline, on_conn_deadline, CTL_DEADLINE_S, 0.);
+        ev_timer_start(loop, &k->deadline);
     }
 }
 
@@ -319,12 +430,21 @@ int control_open(struct sup *s, char *err, size_t errlen)
         return -1;
     }
     ev_io_init(&s->ctl_w, on_accept, s->ctl_fd, EV_READ);
-    ev_io_start(s->loop, &s->ctl_w);
+    if (n_conns < CTL_MAX_CONNS)
+        ev_io_start(s->loop, &s->ctl_w);
     return 0;
 }
 
 void control_close(struct sup *s)
 {
+    /* Answers still on their way get one last try (a shutdown's). */
+    while (conns) {
+        struct ctl_conn *k = conns;
+        if (k->out && k->out_off < k->out_len)
+            (void)!send(k->fd, k->out + k->out_off, k->out_len - k->out_off,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+        conn_close(k);
+    }
     if (s->ctl_fd < 0)
         return;
     ev_io_stop(s->loop, &s->ctl_w);
