@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -429,10 +430,26 @@ int control_open(struct sup *s, char *err, size_t errlen)
                  strerror(errno));
         return -1;
     }
+    struct stat st;
+    if (stat(s->sock_path, &st) == 0) {
+        s->sock_dev = st.st_dev;
+        s->sock_ino = st.st_ino;
+    }
     ev_io_init(&s->ctl_w, on_accept, s->ctl_fd, EV_READ);
     if (n_conns < CTL_MAX_CONNS)
         ev_io_start(s->loop, &s->ctl_w);
     return 0;
+}
+
+int control_reopen(struct sup *s, char *err, size_t errlen)
+{
+    /* Connections already open carry on; only the listener is new. */
+    if (s->ctl_fd >= 0) {
+        ev_io_stop(s->loop, &s->ctl_w);
+        close(s->ctl_fd);
+        s->ctl_fd = -1;
+    }
+    return control_open(s, err, errlen);
 }
 
 void control_close(struct sup *s)

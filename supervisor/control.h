@@ -16,6 +16,9 @@ struct sup;
 
 /* Bind and listen at s->sock_path.  0, or -1 with a message in err. */
 int control_open(struct sup *s, char *err, size_t errlen);
+/* Listen afresh at s->sock_path (its file was removed or replaced);
+ * open connections are kept.  0, or -1 with a message in err. */
+int control_reopen(struct sup *s, char *err, size_t errlen);
 void control_close(struct sup *s);
 
 #endif

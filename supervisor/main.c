@@ -171,6 +171,97 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     cJSON_Delete(sup_reload(&sup_state, 0));
 }
 
+/* Whether path is missing, or is no longer the file (dev, ino). */
+static int gone(const char *path, dev_t dev, ino_t ino)
+{
+    struct stat st;
+
+    return stat(path, &st) < 0 || st.st_dev != dev || st.st_ino != ino;
+}
+
+/* Take the lock at s->lock_path (a new file when the old one was
+ * removed).  0, or -1 with errno (EWOULDBLOCK: someone else holds it). */
+static int take_lock(struct sup *s)
+{
+    int fd = open(s->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    s->lock_fd = fd;
+    return 0;
+}
+
+static void write_pid_file(struct sup *s)
+{
+    char pidtext[32];
+
+    snprintf(pidtext, sizeof pidtext, "%d\n", (int)s->pid);
+    if (write_atomic(s->pid_path, pidtext) < 0)
+        log_msg(LOG_ERROR, "cannot write %s: %s", s->pid_path,
+                strerror(errno));
+}
+
+/* run_dir, the lock, the socket, the pid and state files are what
+ * herdctl finds the herd by.  A /tmp cleaner or an `rm -rf run` takes
+ * them while everything runs: put them back, so the herd stays
+ * manageable (and a second supervisor cannot take the lock). */
+static void check_run_dir(struct sup *s)
+{
+    struct stat st, lk;
+    char err[512];
+    int redone = 0;
+
+    if (s->shutting_down)
+        return;
+    if (stat(s->cfg.run_dir, &st) < 0) {
+        if (fs_mkdir_p(s->cfg.run_dir, 0700) < 0) {
+            log_msg(LOG_ERROR, "run_dir %s is gone and cannot be re-created: "
+                    "%s", s->cfg.run_dir, strerror(errno));
+            return;
+        }
+        log_msg(LOG_WARN, "run_dir %s was removed; re-created it",
+                s->cfg.run_dir);
+    }
+    if (fstat(s->lock_fd, &lk) < 0 || gone(s->lock_path, lk.st_dev, lk.st_ino)) {
+        static int complained;  /* once, not four times a second */
+        if (take_lock(s) == 0) {
+            redone = 1;
+            complained = 0;
+        } else if (!complained++) {
+            log_msg(LOG_ERROR, "cannot re-take the lock %s: %s", s->lock_path,
+                    errno == EWOULDBLOCK ? "another process holds it"
+                                         : strerror(errno));
+        }
+    }
+    if (s->ctl_fd < 0 || gone(s->sock_path, s->sock_dev, s->sock_ino)) {
+        if (control_reopen(s, err, sizeof err) < 0)
+            log_msg(LOG_ERROR, "%s", err);
+        else
+            redone = 1;
+    }
+    if (stat(s->pid_path, &st) < 0) {
+        write_pid_file(s);
+        redone = 1;
+    }
+    if (stat(s->state_path, &st) < 0) {
+        sup_save_state(s);
+        redone = 1;
+    }
+    if (redone)
+        log_msg(LOG_WARN, "files in %s were removed; re-created the lock, "
+                "control socket, pid and state files as needed",
+                s->cfg.run_dir);
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sup *s = container_of(w, struct sup, tick_w);
@@ -179,6 +270,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     for (struct child *c = s->children; c; c = c->next)
         child_tick(c);
+    check_run_dir(s);
     log_flush();
 }
 
@@ -310,7 +402,7 @@ int main(int argc, char **argv)
     s->sock_path = config_run_path(&s->cfg, "supervisor.sock");
     s->pid_path = config_run_path(&s->cfg, "supervisor.pid");
     s->state_path = config_run_path(&s->cfg, "supervisor.state");
-    char *lock_path = config_run_path(&s->cfg, "supervisor.lock");
+    s->lock_path = config_run_path(&s->cfg, "supervisor.lock");
     char *log_path = config_log_path(&s->cfg, "supervisor");
     if (log_open(log_path, "supervisor",
                  (size_t)s->cfg.log_max_mb * 1024 * 1024, s->cfg.log_keep,
@@ -320,16 +412,12 @@ int main(int argc, char **argv)
 
     /* One supervisor per run_dir.  The lock dies with its holder, so a
      * killed supervisor never blocks the next one. */
-    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                      0600);
-    int lock_errno = errno;
-    free(lock_path);
-    if (s->lock_fd < 0)
+    if (take_lock(s) < 0 && errno != EWOULDBLOCK)
         die(s, 111, "cannot open the lock in %s: %s", s->cfg.run_dir,
-            strerror(lock_errno));
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+            strerror(errno));
+    if (s->lock_fd < 0) {
         char pid[32] = "?";
-        int fd = open(s->pid_path, O_RDONLY | O_CLOEXEC);
+        int fd = open(s->pid_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t r = read(fd, pid, sizeof pid - 1);
             pid[r > 0 ? r : 0] = '\0';
@@ -339,6 +427,13 @@ int main(int argc, char **argv)
         die(s, 111, "a supervisor already runs for %s (pid %s)",
             s->cfg.run_dir, pid);
     }
+    /* The lock is only as good as its file: with run_dir removed under a
+     * live supervisor (until it notices), a second one would get a fresh
+     * lock.  The process table still tells. */
+    pid_t other;
+    if (procs_find_supervisors(s->config_path, s->pid, &other, 1) > 0)
+        die(s, 111, "a supervisor already runs for %s (pid %d)",
+            s->config_path, (int)other);
     log_msg(LOG_INFO, "starting, pid %d, config %s%s%s", (int)s->pid,
             s->config_path, s->only_host ? ", host " : "",
             s->only_host ? s->only_host : "");
@@ -370,6 +465,7 @@ int main(int argc, char **argv)
     snprintf(pidtext, sizeof pidtext, "%d\n", (int)s->pid);
     if (write_atomic(s->pid_path, pidtext) < 0)
         die(s, 111, "cannot write %s: %s", s->pid_path, strerror(errno));
+    sup_save_state(s);
 
     struct child **tail = &s->children;
     if (sup_wants_places(&s->cfg, n_here)) {
@@ -412,6 +508,7 @@ int main(int argc, char **argv)
     free(s->sock_path);
     free(s->pid_path);
     free(s->state_path);
+    free(s->lock_path);
     log_close();
     close(s->lock_fd);
     return 0;

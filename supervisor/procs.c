@@ -1,9 +1,13 @@
 #include "procs.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,4 +140,129 @@ int procs_take_over(const char *state_path, int grace_s)
         nap(50);
     }
     return n;
+}
+
+/* The NUL-separated argv of pid into buf; its length, or 0. */
+static size_t read_cmdline(pid_t pid, char *buf, size_t cap)
+{
+    char path[64];
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *slash = strrchr(p, '/');
+    return slash ? slash + 1 : p;
+}
+
+/* Is pid a herd-supervisor whose -c names the file st describes? */
+static int runs_config(pid_t pid, const struct stat *want)
+{
+    char args[8192], exe[PATH_MAX], path[PATH_MAX * 2], link[64];
+    size_t n = read_cmdline(pid, args, sizeof args);
+    ssize_t k;
+    struct stat st;
+
+    if (n == 0)
+        return 0;
+    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+    k = readlink(link, exe, sizeof exe - 1);
+    exe[k > 0 ? k : 0] = '\0';
+    if (strcmp(base_name(args), "herd-supervisor") != 0 &&
+        strcmp(base_name(exe), "herd-supervisor") != 0)
+        return 0;
+    for (size_t i = strlen(args) + 1; i < n; i += strlen(args + i) + 1) {
+        if (strcmp(args + i, "-c") != 0 || i + 3 > n)
+            continue;
+        const char *conf = args + i + 3;
+        if (conf[0] == '/') {
+            snprintf(path, sizeof path, "%s", conf);
+        } else {
+            char cwd[PATH_MAX];
+            snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+            k = readlink(link, cwd, sizeof cwd - 1);
+            if (k <= 0)
+                return 0;
+            cwd[k] = '\0';
+            snprintf(path, sizeof path, "%s/%s", cwd, conf);
+        }
+        return stat(path, &st) == 0 && st.st_dev == want->st_dev &&
+               st.st_ino == want->st_ino;
+    }
+    return 0;
+}
+
+/* Every live pid in /proc (but exclude) for which match() holds, up to
+ * max into out; how many matched (may exceed max). */
+static size_t scan(int (*match)(pid_t, const void *), const void *arg,
+                   pid_t exclude, pid_t *out, size_t max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t found = 0;
+
+    if (!d)
+        return 0;
+    while ((e = readdir(d))) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end || v <= 1 || (pid_t)v == exclude)
+            continue;
+        int state = procs_state((pid_t)v);
+        if (state == 0 || state == 'Z' || state == 'X')
+            continue;
+        if (!match((pid_t)v, arg))
+            continue;
+        if (found < max)
+            out[found] = (pid_t)v;
+        found++;
+    }
+    closedir(d);
+    return found;
+}
+
+static int match_config(pid_t pid, const void *arg)
+{
+    return runs_config(pid, arg);
+}
+
+size_t procs_find_supervisors(const char *config, pid_t exclude, pid_t *out,
+                              size_t max)
+{
+    struct stat st;
+
+    if (stat(config, &st) < 0)
+        return 0;
+    return scan(match_config, &st, exclude, out, max);
+}
+
+pid_t procs_parent(pid_t pid)
+{
+    char text[1024], *p;
+    int ppid = 0;
+
+    if (read_stat(pid, text, sizeof text, &p) < 0 || !p ||
+        sscanf(p, " %*c %d", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+static int match_parent(pid_t pid, const void *arg)
+{
+    return procs_parent(pid) == *(const pid_t *)arg;
+}
+
+size_t procs_children(pid_t parent, pid_t *out, size_t max)
+{
+    return scan(match_parent, &parent, 0, out, max);
 }

@@ -18,12 +18,14 @@ struct sup {
     struct herd_config cfg;     /* the configuration in force */
     char *node_bin;             /* herd-node next to this binary */
     char *places_bin;           /* herd-places next to this binary */
-    char *sock_path, *pid_path, *state_path;
+    char *sock_path, *pid_path, *state_path, *lock_path;
     pid_t pid;
     double started;             /* wall clock, for status */
     int shutting_down;          /* stop everything, then exit */
     int lock_fd;
     int ctl_fd;
+    dev_t sock_dev;             /* the socket file we bound, to notice */
+    ino_t sock_ino;             /* it removed or replaced */
     int notify_fd;              /* herdctl waits on it; -1 once told */
     struct child *children;
     ev_io ctl_w;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "supervisor/procs.h"
 #include "herdctl.h"
 
 #define SETTLE_S 30.0           /* how long start/restart wait for nodes */
@@ -409,6 +410,62 @@ static int node_request(struct ctl *c, const char *verb, const char *node,
     return 0;
 }
 
+#define STOP_PIDS_MAX 1024
+
+/* No supervisor runs: stop what a killed one left behind (recorded in
+ * run_dir/supervisor.state, matched by pid and start time; say a node
+ * that was SIGSTOPped and so missed its death signal). */
+static int stop_leftovers(struct ctl *c)
+{
+    char *state = config_run_path(&c->cfg, "supervisor.state");
+    int n = state ? procs_take_over(state, c->cfg.stop_grace_s) : 0;
+
+    free(state);
+    if (n == 0) {
+        printf("herd is not running\n");
+        return EX_OK;
+    }
+    printf("herd is not running; stopped %d process%s a killed supervisor "
+           "left\n", n, n == 1 ? "" : "es");
+    return EX_OK;
+}
+
+/* A supervisor lives but does not answer (its socket gone and not put
+ * back, or it is stopped): SIGTERM it, which stops its children, and
+ * wait until it and they are gone.  rc is returned if there is none. */
+static int stop_by_signal(struct ctl *c, int rc)
+{
+    pid_t sups[16], pids[STOP_PIDS_MAX];
+    size_t ns = ctl_supervisors(c, sups, 16), np = 0;
+
+    if (ns == 0)
+        return rc;
+    if (ns > 16)
+        ns = 16;
+    for (size_t i = 0; i < ns; i++) {
+        np += procs_children(sups[i], pids + np, STOP_PIDS_MAX - ns - np);
+        if (np > STOP_PIDS_MAX - ns)
+            np = STOP_PIDS_MAX - ns;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        fprintf(stderr, "herdctl: stopping supervisor pid %d with SIGTERM\n",
+                (int)sups[i]);
+        kill(sups[i], SIGTERM);
+        kill(sups[i], SIGCONT);     /* a stopped one must see it */
+        pids[np++] = sups[i];
+    }
+    if (!wait_gone(pids, np, c->cfg.stop_grace_s + 15.0)) {
+        fprintf(stderr, "herdctl: some processes have not stopped:");
+        for (size_t i = 0; i < np; i++)
+            if (!ctl_pid_gone(pids[i]))
+                fprintf(stderr, " %d", (int)pids[i]);
+        fprintf(stderr, "\n");
+        return EX_SYS;
+    }
+    printf("herd stopped (%zu processes)\n", np);
+    return EX_OK;
+}
+
 int cmd_stop(struct ctl *c, const char *node)
 {
     cJSON *st = NULL, *n;
@@ -428,18 +485,19 @@ int cmd_stop(struct ctl *c, const char *node)
     }
 
     rc = ctl_request(c, "shutdown", &st);
-    if (rc == EX_DOWN) {
-        printf("herd is not running\n");
-        return EX_OK;
-    }
+    if (rc == EX_DOWN)
+        return stop_leftovers(c);
+    if (rc == EX_SYS)
+        return stop_by_signal(c, rc);
     if (rc)
         return rc;
-    pid_t pids[1024];
+    pid_t pids[STOP_PIDS_MAX];
     size_t np = 0;
     cJSON *herd = cJSON_GetObjectItem(st, "herd");
     cJSON *sp = cJSON_GetObjectItem(herd, "supervisor_pid");
+    /* Room is kept for the places emulator and the supervisor. */
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes"))
-        if (pid_of(n) && np < 1023)
+        if (pid_of(n) && np < STOP_PIDS_MAX - 2)
             pids[np++] = pid_of(n);
     if (pid_of(cJSON_GetObjectItem(st, "places")))
         pids[np++] = pid_of(cJSON_GetObjectItem(st, "places"));

@@ -15,27 +15,72 @@
 #include "supervisor/procs.h"
 #include "supervisor/unixsock.h"
 
+size_t ctl_supervisors(struct ctl *c, pid_t *out, size_t max)
+{
+    return procs_find_supervisors(c->config_path, getpid(), out, max);
+}
+
+/* How long a supervisor that lives but has lost its socket (run_dir
+ * removed) gets to put it back: it checks four times a second. */
+#define REAPPEAR_S 5.0
+
+/* Connect to the supervisor's socket.  The fd; or -1 with *rc EX_DOWN
+ * (no supervisor) or EX_SYS (message printed). */
+static int connect_supervisor(struct ctl *c, int *rc)
+{
+    double deadline = 0;
+    pid_t sup = 0;
+
+    for (;;) {
+        int fd = unixsock_connect(c->sock_path);
+        if (fd >= 0)
+            return fd;
+        if (errno != ENOENT && errno != ECONNREFUSED && errno != ENOTDIR) {
+            fprintf(stderr, "herdctl: cannot reach the supervisor at %s: "
+                    "%s\n", c->sock_path, strerror(errno));
+            *rc = errno == EACCES ? EX_DOWN : EX_SYS;
+            return -1;
+        }
+        /* No socket: is there really no supervisor for this herd.ini? */
+        if (ctl_supervisors(c, &sup, 1) == 0) {
+            *rc = EX_DOWN;
+            return -1;
+        }
+        if (deadline == 0)
+            deadline = ctl_now() + REAPPEAR_S;
+        if (ctl_now() > deadline) {
+            fprintf(stderr, "herdctl: a supervisor (pid %d) runs for %s but "
+                    "does not answer at %s\n", (int)sup, c->config_path,
+                    c->sock_path);
+            *rc = EX_SYS;
+            return -1;
+        }
+        ctl_sleep_ms(100);
+    }
+}
+
 int ctl_request(struct ctl *c, const char *command, cJSON **reply)
 {
     struct timeval tv = {15, 0};
     char *text = NULL;
     size_t len = 0, cap = 0;
-    int fd;
+    int fd, rc = 0;
 
     *reply = NULL;
-    fd = unixsock_connect(c->sock_path);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ECONNREFUSED || errno == ENOTDIR)
-            return EX_DOWN;
-        fprintf(stderr, "herdctl: cannot reach the supervisor at %s: %s\n",
-                c->sock_path, strerror(errno));
-        return errno == EACCES ? EX_DOWN : EX_SYS;
-    }
+    fd = connect_supervisor(c, &rc);
+    if (fd < 0)
+        return rc;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     size_t n = strlen(command);
-    char line[1024];
-    snprintf(line, sizeof line, "%s\n", command);
+    char line[1024];            /* the supervisor reads at most 1,023 bytes */
+    if (n + 1 >= sizeof line) {
+        close(fd);
+        fprintf(stderr, "herdctl: command too long for the control socket\n");
+        return EX_USAGE;
+    }
+    memcpy(line, command, n);
+    line[n] = '\n';
     if (send(fd, line, n + 1, MSG_NOSIGNAL) != (ssize_t)(n + 1)) {
         close(fd);
         return EX_DOWN;         /* it went away between connect and send */

@@ -25,10 +25,16 @@ struct ctl {
     const char *only_host;      /* --host ADDR, or NULL */
 };
 
-/* Send one command line to the supervisor; *reply gets its JSON.
- * 0 ok; EX_DOWN when no supervisor answers; EX_SYS on other failures
- * (message printed). */
+/* Send one command line to the supervisor; *reply gets its JSON.  A
+ * supervisor that lives but has lost its socket gets a few seconds to
+ * put it back.  0 ok; EX_DOWN when no supervisor runs; EX_SYS on other
+ * failures, a supervisor that does not answer included (message
+ * printed). */
 int ctl_request(struct ctl *c, const char *command, struct cJSON **reply);
+
+/* The live supervisors of this herd.ini (found in /proc, so even when
+ * its socket and pid file are gone), up to max into out; how many. */
+size_t ctl_supervisors(struct ctl *c, pid_t *out, size_t max);
 
 /* When a reply has ok=false: print its error, return its code. */
 int ctl_refused(struct cJSON *reply);
