@@ -126,7 +126,12 @@ def test_forged_flood_line_from_client_is_refused(procs, tmp_path):
     assert c.read_line() == b"? HERD-SYNCED 5\n"
     assert c.read_line().startswith(b"? HERD-AUTH ")
     assert c.read_line() == b"? HERD-PING\n"
-    time.sleep(0.3)
+    # A real update sent to Hill afterwards, as a marker: once every node
+    # holds it, a forged line Hill had taken would have spread too (each
+    # link delivers in order).
+    marker = iamat(h, "Hill", "marker", "+0+0", "1")
+    for node in NAMES:
+        wait_held(h, node, "marker", marker)
     for node in NAMES:
         assert held_line(h, node, "victim") is None
 
@@ -165,8 +170,13 @@ def test_node_with_wrong_secret_never_links(procs, tmp_path):
     wait_for(lambda: port_open(h.ports["Jaquez"]), what="Jaquez")
     wait_for(lambda: "authentication failed" in h.log("Hill"),
              what="Hill to refuse Jaquez's secret")
+    refusals = h.log("Hill").count("authentication failed")
     at = iamat(h, "Hill", "secret.test", "+1+1", "1621464830")
-    time.sleep(0.5)
+    # Hill redials (backoff at most 2 s); a refusal logged after the
+    # update means the link never came up in between to carry it.
+    wait_for(lambda: h.log("Hill").count("authentication failed") > refusals,
+             what="Hill to be refused again after the update")
+    assert h.links_up("Hill") == 0
     assert held_line(h, "Jaquez", "secret.test") is None
     assert at.startswith(b"AT Hill")
     p.kill()

@@ -12,6 +12,19 @@ from herdlib import Client, binary, free_port, wait_for
 from supervisorlib import line_topology, pid_alive, wait_gone
 
 
+def later_marker(h, other):
+    """A barrier for "the supervisor did nothing to a node": kill other
+    and wait until it runs again with a new pid.  That takes other's
+    shortest restart delay and a supervisor tick (a tick sees it running)
+    after this point, so a restart or a tick due to the node under test
+    has had its turn."""
+    old = h.node(other)["pid"]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: (lambda n: n["state"] == "running" and n["pid"] != old)(
+                 h.node(other)),
+             timeout=30, interval=0.1, what="%s back with a new pid" % other)
+
+
 def test_start_status_stop_leaves_nothing(make_herd):
     h = make_herd(line_topology(["A", "B", "C"]))
     h.start()
@@ -94,7 +107,7 @@ def test_port_taken_goes_fatal_with_reason(make_herd):
         assert "output: herd-node: fatal" in h.log("B")
         assert "FATAL" in h.log("B")
         # Fatal stays fatal: no more restarts behind our back.
-        time.sleep(1.0)
+        later_marker(h, "A")
         assert h.node("B")["restarts"] == 4
     finally:
         blocker.close()
@@ -112,7 +125,7 @@ def test_stop_node_stays_stopped_until_started(make_herd):
     p = h.ctl("stop", "B")
     assert p.returncode == 0, p.stderr
     assert not pid_alive(old)
-    time.sleep(1.0)             # no restart behind our back
+    later_marker(h, "A")        # no restart behind our back
     b = h.node("B")
     assert b["state"] == "stopped" and b["pid"] is None
     assert h.ctl("status").returncode == 3
