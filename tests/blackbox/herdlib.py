@@ -112,12 +112,39 @@ class ProcessRegistry:
         self.procs = []
 
 
-def port_open(port, host="127.0.0.1"):
+def port_open(port, host="127.0.0.1", timeout=0.2):
     try:
-        with socket.create_connection((host, port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def held_line(h, node, client_id):
+    """The AT line node holds for client_id (None when unknown), read with
+    a WHATSAT whose places fail fast: its first line is the stored line."""
+    c = h.client(node)
+    try:
+        reply = c.whatsat("WHATSAT %s 1 1" % client_id)
+    finally:
+        c.close()
+    if reply.startswith(b"? "):
+        return None
+    return reply.split(b"\n", 1)[0]
+
+
+def wait_held(h, node, client_id, line, timeout=10):
+    wait_for(lambda: held_line(h, node, client_id) == line, timeout=timeout,
+             what="%s to hold %r" % (node, line))
+
+
+def iamat(h, node, client_id, loc, t):
+    """Send one IAMAT to node on a fresh connection; its AT reply, no \\n."""
+    c = h.client(node)
+    try:
+        return c.request("IAMAT %s %s %s" % (client_id, loc, t)).rstrip(b"\n")
+    finally:
+        c.close()
 
 
 class Herd:

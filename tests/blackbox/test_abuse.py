@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from herdlib import BIN, REPO, Client, Herd, wait_for
+from herdlib import BIN, REPO, Client, Herd, port_open, wait_for
 
 KIWI = "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
 MB = 1 << 20
@@ -60,21 +60,13 @@ def node(request, procs, tmp_path):
             env.get("ASAN_OPTIONS", ""), "quarantine_size_mb=16"]))
         p = procs.start([path, "-c", h.ini, "Hill"], cwd=h.dir, env=env)
         h.procs["Hill"] = p
-        wait_for(lambda: _listening(h.ports["Hill"]) or p.poll() is not None,
+        wait_for(lambda: port_open(h.ports["Hill"]) or p.poll() is not None,
                  what="the node to listen")
         assert p.poll() is None, p.stderr.read()
         h.asan = _is_asan(path)
         h.pid = p.pid
         return h
     return start
-
-
-def _listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def mem(pid):

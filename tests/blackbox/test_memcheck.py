@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from herdlib import REPO, Client, Herd, wait_for
+from herdlib import REPO, Client, Herd, port_open, wait_for
 
 VALGRIND = shutil.which("valgrind")
 NODE = os.path.join(os.environ.get("HERD_RELEASE_BIN") or
@@ -51,7 +51,7 @@ class Valgrinded:
             NODE, "-c", self.h.ini, name], cwd=self.h.dir)
         self.h.procs[name] = p
         self.runs.append((name, p, log))
-        wait_for(lambda: _listening(self.h.ports[name]) or
+        wait_for(lambda: port_open(self.h.ports[name], timeout=0.5) or
                  p.poll() is not None, timeout=120, interval=0.2,
                  what="%s to listen under valgrind" % name)
         assert p.poll() is None, open(log).read()
@@ -61,14 +61,6 @@ class Valgrinded:
         p = self.h.procs.pop(name)
         p.send_signal(sig)
         return p.wait(timeout=120)
-
-
-def _listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def verdict(log):

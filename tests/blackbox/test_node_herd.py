@@ -5,35 +5,9 @@ import os
 import signal
 import time
 
-from herdlib import Herd, wait_for
+from herdlib import Herd, held_line, iamat, wait_for, wait_held
 
 NAMES = ["Hill", "Jaquez", "Smith", "Singleton", "Campbell"]
-
-
-def held_line(h, node, client_id):
-    """The AT line node holds for client_id (None when unknown), read with
-    a WHATSAT whose places fail fast: its first line is the stored line."""
-    c = h.client(node)
-    try:
-        reply = c.whatsat("WHATSAT %s 1 1" % client_id)
-    finally:
-        c.close()
-    if reply.startswith(b"? "):
-        return None
-    return reply.split(b"\n", 1)[0]
-
-
-def wait_held(h, node, client_id, line, timeout=10):
-    wait_for(lambda: held_line(h, node, client_id) == line, timeout=timeout,
-             what="%s to hold %r" % (node, line))
-
-
-def iamat(h, node, client_id, loc, t):
-    c = h.client(node)
-    try:
-        return c.request("IAMAT %s %s %s" % (client_id, loc, t)).rstrip(b"\n")
-    finally:
-        c.close()
 
 
 def test_flood_reaches_every_node_two_hops_included(procs, tmp_path):

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import os
 
-from herdlib import Herd, wait_for
+from herdlib import Herd, held_line, wait_for
 
 
 def mac(secret, role, dialer, listener, nd, nl):
@@ -17,15 +17,6 @@ def mac(secret, role, dialer, listener, nd, nl):
 def read_secret(h):
     with open(os.path.join(h.dir, "run", "herd.secret"), "rb") as f:
         return f.read().rstrip(b"\r\n \t")
-
-
-def held_line(h, node, client_id):
-    c = h.client(node)
-    try:
-        reply = c.whatsat("WHATSAT %s 1 1" % client_id)
-    finally:
-        c.close()
-    return None if reply.startswith(b"? ") else reply.split(b"\n", 1)[0]
 
 
 def handshake(h, dialer, listener, nonce, secret):
