@@ -178,7 +178,7 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
                                  "log_keep", "stop_grace_s", "max_clients",
                                  "max_line", "idle_timeout_s",
                                  "max_output_kb", "data_dir", "fsync",
-                                 NULL};
+                                 "log_replies", NULL};
     unsigned bit = 0;
 
     for (unsigned i = 0; keys[i]; i++)
@@ -205,6 +205,18 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
             c->fsync = FSYNC_NO;
         else {
             fail(ld, ld->line, "fsync must be always, everysec or no, not '%s'",
+                 value);
+            return 0;
+        }
+        return 1;
+    }
+    if (strcmp(name, "log_replies") == 0) {
+        if (strcmp(value, "summary") == 0)
+            c->log_replies = LOG_REPLIES_SUMMARY;
+        else if (strcmp(value, "full") == 0)
+            c->log_replies = LOG_REPLIES_FULL;
+        else {
+            fail(ld, ld->line, "log_replies must be summary or full, not '%s'",
                  value);
             return 0;
         }
@@ -573,6 +585,7 @@ static void defaults(struct herd_config *c)
     c->idle_timeout_s = 60;
     c->max_output_kb = 1024;
     c->fsync = FSYNC_EVERYSEC;
+    c->log_replies = LOG_REPLIES_SUMMARY;
     c->provider = PLACES_LOCAL;
     c->places_port = 12999;
     c->places_timeout_ms = 5000;

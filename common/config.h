@@ -18,6 +18,12 @@ enum fsync_mode {
     FSYNC_NO,                   /* leave it to the operating system */
 };
 
+/* How a node logs a WHATSAT's reply (see README "Logs"). */
+enum log_replies {
+    LOG_REPLIES_SUMMARY = 0,    /* the AT line and one summary line */
+    LOG_REPLIES_FULL,           /* the whole reply, JSON included */
+};
+
 /* A node name: 1 to CONFIG_NAME_MAX letters, digits, '_', '-' and '.'.
  * The one rule and bound for names, in herd.ini and on the wire. */
 #define CONFIG_NAME_MAX 64
@@ -51,6 +57,7 @@ struct herd_config {
     int max_output_kb;          /* unread output per connection */
     char *data_dir;             /* journal and snapshot of each node */
     enum fsync_mode fsync;
+    enum log_replies log_replies;
 
     /* [places] */
     enum places_provider provider;

@@ -1,6 +1,8 @@
 #include "places_reply.h"
 
 #include <cjson/cJSON.h>
+
+#include "places_cut.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,14 @@ char *places_new_body(const struct places_query *q)
     return out;
 }
 
+static void note(struct places_json *info, const char *status, int n)
+{
+    if (info) {
+        snprintf(info->status, sizeof info->status, "%s", status);
+        info->n_results = n;
+    }
+}
+
 char *places_reply_fault(const char *status, const char *message)
 {
     cJSON *root = cJSON_CreateObject();
@@ -110,7 +120,8 @@ static cJSON *parse_object(const char *body, size_t len)
     return root;
 }
 
-static char *http_error(long http_status, const char *what)
+static char *http_error(long http_status, const char *what,
+                        struct places_json *info)
 {
     char msg[160];
 
@@ -119,6 +130,7 @@ static char *http_error(long http_status, const char *what)
     else
         snprintf(msg, sizeof msg, "places service answered HTTP %ld with %s",
                  http_status, what);
+    note(info, "UNKNOWN_ERROR", 0);
     return places_reply_fault("UNKNOWN_ERROR", msg);
 }
 
@@ -162,20 +174,20 @@ static void cut_array(cJSON *array, int max)
         cJSON_Delete(cJSON_DetachItemViaPointer(array, item->next));
 }
 
-char *places_reply_legacy(long http_status, const char *body, size_t len,
-                          int max_results)
+static char *legacy_tree(long http_status, const char *body, size_t len,
+                         int max_results, struct places_json *info)
 {
     cJSON *root = parse_object(body, len), *status, *results, *msg;
     char *out;
 
     if (!root)
-        return http_error(http_status, "no JSON object");
+        return http_error(http_status, "no JSON object", info);
     drop_repeats(root);
     status = cJSON_GetObjectItemCaseSensitive(root, "status");
     results = cJSON_GetObjectItemCaseSensitive(root, "results");
     if (!cJSON_IsString(status) || status->valuestring[0] == '\0') {
         cJSON_Delete(root);
-        return http_error(http_status, "no status");
+        return http_error(http_status, "no status", info);
     }
     if (strcmp(status->valuestring, "OK") != 0 &&
         strcmp(status->valuestring, "ZERO_RESULTS") != 0) {
@@ -185,6 +197,7 @@ char *places_reply_legacy(long http_status, const char *body, size_t len,
                  cJSON_IsString(msg) ? msg->valuestring
                                      : "places service refused the request");
         out = places_reply_fault(status->valuestring, text);
+        note(info, status->valuestring, 0);
         cJSON_Delete(root);
         return out;
     }
@@ -195,11 +208,19 @@ char *places_reply_legacy(long http_status, const char *body, size_t len,
     } else {
         cut_array(results, max_results);
     }
+    note(info, status->valuestring,
+         cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "results")));
     if (!cJSON_GetObjectItemCaseSensitive(root, "html_attributions"))
         cJSON_AddItemToObject(root, "html_attributions", cJSON_CreateArray());
     out = cJSON_Print(root);
     cJSON_Delete(root);
     return out;
+}
+
+char *places_reply_legacy_tree(long http_status, const char *body,
+                               size_t len, int max_results)
+{
+    return legacy_tree(http_status, body, len, max_results, NULL);
 }
 
 /* Copy a number member, if it is one. */
@@ -263,15 +284,15 @@ static cJSON *map_place(cJSON *p)
     return r;
 }
 
-char *places_reply_new(long http_status, const char *body, size_t len,
-                       int max_results)
+static char *new_tree(long http_status, const char *body, size_t len,
+                      int max_results, struct places_json *info)
 {
     cJSON *root = parse_object(body, len), *err, *places, *out_root, *results;
     char *out;
     int n = 0;
 
     if (!root)
-        return http_error(http_status, "no JSON object");
+        return http_error(http_status, "no JSON object", info);
     err = cJSON_GetObjectItemCaseSensitive(root, "error");
     if (cJSON_IsObject(err) || (http_status != 0 && http_status != 200)) {
         cJSON *st = cJSON_GetObjectItemCaseSensitive(err, "status");
@@ -281,17 +302,17 @@ char *places_reply_new(long http_status, const char *body, size_t len,
         snprintf(text, sizeof text, "%s",
                  cJSON_IsString(msg) ? msg->valuestring
                                      : "places service refused the request");
-        out = places_reply_fault(
-            cJSON_IsString(st) && st->valuestring[0] ? st->valuestring
-                                                     : "UNKNOWN_ERROR",
-            text);
+        const char *word = cJSON_IsString(st) && st->valuestring[0]
+                               ? st->valuestring : "UNKNOWN_ERROR";
+        out = places_reply_fault(word, text);
+        note(info, word, 0);
         cJSON_Delete(root);
         return out;
     }
     places = cJSON_GetObjectItemCaseSensitive(root, "places");
     if (places && !cJSON_IsArray(places)) {
         cJSON_Delete(root);
-        return http_error(http_status, "a malformed places list");
+        return http_error(http_status, "a malformed places list", info);
     }
     out_root = cJSON_CreateObject();
     cJSON_AddItemToObject(out_root, "html_attributions", cJSON_CreateArray());
@@ -309,8 +330,97 @@ char *places_reply_new(long http_status, const char *body, size_t len,
         }
     }
     cJSON_AddStringToObject(out_root, "status", n ? "OK" : "ZERO_RESULTS");
+    note(info, n ? "OK" : "ZERO_RESULTS", n);
     out = cJSON_Print(out_root);
     cJSON_Delete(out_root);
     cJSON_Delete(root);
+    return out;
+}
+
+char *places_reply_new(long http_status, const char *body, size_t len,
+                       int max_results)
+{
+    return new_tree(http_status, body, len, max_results, NULL);
+}
+
+static int own(struct places_json *out, char *text)
+{
+    if (!text)
+        return -1;
+    out->owned = text;
+    out->part[0] = text;
+    out->len[0] = strlen(text);
+    return 0;
+}
+
+void places_json_of_cut(const struct places_cut *cut, struct places_json *out)
+{
+    out->part[0] = cut->head;
+    out->len[0] = cut->head_len;
+    out->part[1] = cut->tail;
+    out->len[1] = cut->tail_len;
+    out->owned = NULL;
+    /* Not note(): snprintf per reply for a constant word. */
+    memcpy(out->status, cut->zero_results ? "ZERO_RESULTS" : "OK",
+           cut->zero_results ? 13 : 3);
+    out->n_results = cut->n_results;
+}
+
+int places_json_legacy_tree(long http_status, const char *body, size_t len,
+                            int max_results, struct places_json *out)
+{
+    memset(out, 0, sizeof *out);
+    return own(out, legacy_tree(http_status, body, len, max_results, out));
+}
+
+int places_json_legacy(long http_status, const char *body, size_t len,
+                       int max_results, struct places_json *out)
+{
+    struct places_cut cut;
+
+    if (places_cut_legacy(body, len, max_results, &cut) == 0) {
+        places_json_of_cut(&cut, out);
+        return 0;
+    }
+    return places_json_legacy_tree(http_status, body, len, max_results, out);
+}
+
+int places_json_new(long http_status, const char *body, size_t len,
+                    int max_results, struct places_json *out)
+{
+    memset(out, 0, sizeof *out);
+    return own(out, new_tree(http_status, body, len, max_results, out));
+}
+
+int places_json_fault(const char *status, const char *message,
+                      struct places_json *out)
+{
+    memset(out, 0, sizeof *out);
+    note(out, status, 0);
+    return own(out, places_reply_fault(status, message));
+}
+
+void places_json_free(struct places_json *j)
+{
+    free(j->owned);
+    memset(j, 0, sizeof *j);
+}
+
+char *places_reply_legacy(long http_status, const char *body, size_t len,
+                          int max_results)
+{
+    struct places_json j;
+    char *out;
+
+    if (places_json_legacy(http_status, body, len, max_results, &j) < 0)
+        return NULL;
+    out = malloc(j.len[0] + j.len[1] + 1);
+    if (out) {
+        memcpy(out, j.part[0], j.len[0]);
+        if (j.len[1])
+            memcpy(out + j.len[0], j.part[1], j.len[1]);
+        out[j.len[0] + j.len[1]] = '\0';
+    }
+    places_json_free(&j);
     return out;
 }

@@ -220,25 +220,58 @@ void client_release_held(void)
     }
 }
 
-static void on_places(void *ctx, const char *json)
+/* A WHATSAT's reply in the log: with log_replies = summary (the
+ * default) its AT line and one line saying what the JSON was, not the
+ * JSON itself (kilobytes per reply would leave a rotated log holding
+ * seconds of history); with full, all of it. */
+static void log_whatsat(struct client *cl, const struct reply_slot *s,
+                        const struct places_json *j)
+{
+    char label[48], line[128];
+    int n;
+
+    if (cl->node->cfg.log_replies == LOG_REPLIES_FULL) {
+        log_reply(cl, s->data, s->len);
+        return;
+    }
+    client_label(label, cl->conn->id, '>');
+    log_bytes(label, s->at_line, s->at_len, LOG_SHOW);
+    n = snprintf(line, sizeof line, "places %s, %d result%s, %zu bytes",
+                 j->status, j->n_results, j->n_results == 1 ? "" : "s",
+                 s->len);
+    if (n > 0)
+        log_bytes(label, line, (size_t)n < sizeof line ? (size_t)n
+                                                       : sizeof line - 1,
+                  LOG_SHOW);
+}
+
+static void on_places(void *ctx, const struct places_json *j)
 {
     struct reply_slot *s = ctx;
     struct client *cl = s->client;
-    size_t json_len = json ? strlen(json) : 0;
+    size_t json_len = j ? j->len[0] + j->len[1] : 0;
+    char *o;
 
     s->req = NULL;
     s->len = s->at_len + 1 + json_len + 2;
-    s->data = malloc(s->len);
-    if (!s->data || !json) {
+    s->data = j ? malloc(s->len) : NULL;
+    if (!s->data) {
         conn_close(cl->conn, "out of memory");
         return;
     }
-    memcpy(s->data, s->at_line, s->at_len);
-    s->data[s->at_len] = '\n';
-    memcpy(s->data + s->at_len + 1, json, json_len);
-    memcpy(s->data + s->at_len + 1 + json_len, "\n\n", 2);
+    o = s->data;
+    memcpy(o, s->at_line, s->at_len);
+    o += s->at_len;
+    *o++ = '\n';
+    memcpy(o, j->part[0], j->len[0]);
+    o += j->len[0];
+    if (j->len[1]) {
+        memcpy(o, j->part[1], j->len[1]);
+        o += j->len[1];
+    }
+    memcpy(o, "\n\n", 2);
     s->ready = 1;
-    log_reply(cl, s->data, s->len);
+    log_whatsat(cl, s, j);
     metrics_request(METRICS_WHATSAT, s->t0);
     flush_ready(cl);
 }

@@ -10,10 +10,12 @@
 
 #include "link.h"
 #include "metrics.h"
+#include "places.h"
 
 static cJSON *status_json(const struct node *n)
 {
     cJSON *o = cJSON_CreateObject(), *links, *mx;
+    struct places_counts pc = {0, 0};
 
     if (!o)
         return NULL;
@@ -28,6 +30,10 @@ static cJSON *status_json(const struct node *n)
     cJSON_AddNumberToObject(o, "flood_sent", (double)n->flood_sent);
     cJSON_AddNumberToObject(o, "flood_received", (double)n->flood_received);
     cJSON_AddNumberToObject(o, "catchup_sent", (double)n->catchup_sent);
+    if (n->places)
+        places_get_counts(n->places, &pc);
+    cJSON_AddNumberToObject(o, "places_requests", (double)pc.upstream);
+    cJSON_AddNumberToObject(o, "places_shared", (double)pc.shared);
     cJSON_AddNumberToObject(o, "links_up", (double)link_count_up(n));
     cJSON_AddNumberToObject(o, "links_total", (double)n->n_links);
     links = cJSON_AddArrayToObject(o, "links");

@@ -1,6 +1,7 @@
 """A test double for Google's legacy Nearby Search and Places API (New),
 served by the test suite itself on a loopback port.  Each test sets what
-it answers: a number of results, a delay, a status, raw bytes."""
+it answers: a number of results, a delay, a status, raw bytes, compact or
+pretty-printed JSON, and whether answers wait for the test's go."""
 
 import json
 import threading
@@ -28,6 +29,10 @@ class PlacesDouble:
         self.status = "OK"
         self.delay = 0.0
         self.raw = None             # bytes to answer instead of JSON
+        self.indent = None          # None: compact JSON; N: Google's style
+        # A barrier: when set, every request waits until release() (the
+        # test decides when, e.g. after the node has read N WHATSATs).
+        self.hold = None
         self.http_status = 200
         self.requests = []          # (method, path, query, headers, body)
         self.lock = threading.Lock()
@@ -38,10 +43,12 @@ class PlacesDouble:
                 pass
 
             def _answer(self, body_obj):
+                if double.hold is not None:
+                    double.hold.wait(30)
                 if double.delay:
                     threading.Event().wait(double.delay)
                 body = double.raw if double.raw is not None else \
-                    json.dumps(body_obj).encode()
+                    double.encode(body_obj)
                 try:
                     self.send_response(double.http_status)
                     self.send_header("Content-Type", "application/json")
@@ -92,6 +99,26 @@ class PlacesDouble:
                                        daemon=True)
         self.thread.start()
 
+    def encode(self, obj):
+        """The body for obj as this double sends it."""
+        if self.indent is None:
+            return json.dumps(obj).encode()
+        # Google's own layout: indented, "key" : value.
+        return json.dumps(obj, indent=self.indent,
+                          separators=(",", " : ")).encode()
+
+    def hold_requests(self):
+        self.hold = threading.Event()
+
+    def release(self):
+        if self.hold is not None:
+            self.hold.set()
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
     def close(self):
+        self.release()
         self.server.shutdown()
         self.server.server_close()

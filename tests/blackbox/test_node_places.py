@@ -6,6 +6,7 @@ import os
 import socket
 
 from herdlib import Herd, binary, free_port, port_open, wait_for
+from places_double import make_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
@@ -147,11 +148,114 @@ def test_many_whatsats_in_flight_queue_instead_of_failing(procs, tmp_path):
     h.start_all()
     h.client("Hill").request(KIWI)
     clients = [h.client("Hill") for _ in range(12)]
-    for c in clients:
-        c.send("WHATSAT kiwi.cs.ucla.edu 3 1\n" * 30)
+    # Each WHATSAT its own radius, so none shares another's request.
+    for k, c in enumerate(clients):
+        c.send("".join("WHATSAT kiwi.cs.ucla.edu 3.%03d 1\n" % (k * 30 + i)
+                       for i in range(30)))
     for c in clients:
         for _ in range(30):
             first = c.read_line()
             assert first.startswith(b"AT Hill ")
             data = json.loads(c.read_until(b"\n\n")[:-2])
             assert data["status"] == "OK", data
+
+
+def legacy_herd(procs, tmp_path, places, herd=None):
+    os.makedirs(str(tmp_path), exist_ok=True)
+    h = Herd(procs, tmp_path, topology={"Hill": []}, herd=herd,
+             places={"provider": "google-legacy", "url": places.url,
+                     "key_env": "HERD_TEST_NO_KEY", "timeout_ms": "20000"})
+    h.start_all()
+    return h
+
+
+def test_pretty_printed_answer_is_passed_on_verbatim(procs, tmp_path, places):
+    """Google's own layout reaches the client byte for byte, results cut
+    to the bound after the bound's last element."""
+    places.indent = 3
+    places.results = 6
+    h = legacy_herd(procs, tmp_path, places)
+    c = h.client("Hill")
+    at = c.request(KIWI)
+    full = places.encode({"html_attributions": [], "status": "OK",
+                          "results": make_results(6)})
+    reply = c.whatsat("WHATSAT kiwi.cs.ucla.edu 1 20")
+    assert reply == at + full + b"\n\n"
+    cut = places.encode({"html_attributions": [], "status": "OK",
+                         "results": make_results(2)})
+    reply = c.whatsat("WHATSAT kiwi.cs.ucla.edu 1 2")
+    assert reply == at + cut + b"\n\n"
+
+
+def log_count(h, needle):
+    return h.log("Hill").count(needle)
+
+
+def test_simultaneous_whatsats_share_one_upstream_request(procs, tmp_path,
+                                                          places):
+    """N WHATSATs for one client while the places are on their way: one
+    upstream request, and every WHATSAT answered with its own bound.  The
+    double holds the request until the node has read all N (its log says
+    so), so they overlap whatever the machine's speed."""
+    n = 8
+    places.results = 12
+    places.indent = 3
+    places.hold_requests()
+    h = legacy_herd(procs, tmp_path, places)
+    c = h.client("Hill")
+    at = c.request(KIWI)
+    c.send("".join("WHATSAT kiwi.cs.ucla.edu 2 %d\n" % (i + 1)
+                   for i in range(n)))
+    wait_for(lambda: log_count(h, "< WHATSAT kiwi.cs.ucla.edu 2 ") == n,
+             what="the node to read every WHATSAT")
+    wait_for(lambda: places.count() >= 1, what="the upstream request")
+    places.release()
+    for i in range(n):
+        reply = c.read_until(b"\n\n")
+        assert reply.startswith(at)
+        data = json.loads(reply[len(at):-2])
+        assert data["status"] == "OK"
+        assert [r["name"] for r in data["results"]] == \
+            ["Place %d" % k for k in range(i + 1)]
+    assert places.count() == 1
+    # The status file counts it: one request, n - 1 WHATSATs that shared.
+    wait_for(lambda: (h.status("Hill") or {}).get("places_shared") == n - 1,
+             what="the status file to count the shared WHATSATs")
+    assert h.status("Hill")["places_requests"] == 1
+    # Not a cache: once answered, the same WHATSAT asks again.
+    c.whatsat("WHATSAT kiwi.cs.ucla.edu 2 1")
+    assert places.count() == 2
+    # Another radius is another request, even while one is in flight.
+    places.hold_requests()
+    c.send("WHATSAT kiwi.cs.ucla.edu 2 1\nWHATSAT kiwi.cs.ucla.edu 3 1\n")
+    wait_for(lambda: places.count() == 4, what="two upstream requests")
+    places.release()
+    c.read_until(b"\n\n")
+    c.read_until(b"\n\n")
+    radii = sorted(r[2]["radius"][0] for r in places.requests[2:])
+    assert radii == ["2000", "3000"]
+
+
+def test_whatsat_reply_logged_as_summary_unless_full(procs, tmp_path, places):
+    places.results = 3
+    h = legacy_herd(procs, tmp_path / "summary", places)
+    c = h.client("Hill")
+    at = c.request(KIWI).rstrip(b"\n").decode()
+    reply = c.whatsat("WHATSAT kiwi.cs.ucla.edu 1 2")
+    h.stop("Hill")
+    log = h.log("Hill")
+    # The AT line twice: the IAMAT's reply, then the WHATSAT's.
+    assert log.count("> " + at + "\n") == 2
+    assert "> places OK, 2 results, %d bytes\n" % len(reply) in log
+    assert "Place 0" not in log and "geometry" not in log
+
+    places.requests.clear()
+    h = legacy_herd(procs, tmp_path / "full", places,
+                    herd={"log_replies": "full"})
+    c = h.client("Hill")
+    c.request(KIWI)
+    c.whatsat("WHATSAT kiwi.cs.ucla.edu 1 2")
+    h.stop("Hill")
+    log = h.log("Hill")
+    assert "Place 1" in log and "geometry" in log
+    assert "> places OK" not in log

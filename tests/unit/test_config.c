@@ -687,6 +687,35 @@ static void test_durability_keys(void **state)
             "unknown key 'data_dir' in [node A]");
 }
 
+/* [herd] log_replies: summary by default, full on request, nothing else. */
+static void test_log_replies_key(void **state)
+{
+    struct herd_config c;
+
+    accepted(state, ONE_NODE, &c);
+    assert_int_equal(c.log_replies, LOG_REPLIES_SUMMARY);
+    config_free(&c);
+    accepted(state, "[herd]\nlog_replies = full\n" ONE_NODE, &c);
+    assert_int_equal(c.log_replies, LOG_REPLIES_FULL);
+    config_free(&c);
+    accepted(state, "[herd]\nlog_replies = summary\n" ONE_NODE, &c);
+    assert_int_equal(c.log_replies, LOG_REPLIES_SUMMARY);
+    config_free(&c);
+
+    refused(state, "[herd]\nlog_replies = Full\n" ONE_NODE, 2,
+            "log_replies must be summary or full, not 'Full'");
+    refused(state, "[herd]\nlog_replies =\n" ONE_NODE, 2,
+            "log_replies must be summary or full, not ''");
+    refused(state, "[herd]\nlog_replies = none\n" ONE_NODE, 2,
+            "log_replies must be summary or full, not 'none'");
+    refused(state, "[herd]\nlog_replies = full\nlog_replies = summary\n"
+            ONE_NODE, 3, "duplicate key 'log_replies' in [herd]");
+    refused(state, "[places]\nlog_replies = full\n" ONE_NODE, 2,
+            "unknown key 'log_replies' in [places]");
+    refused(state, ONE_NODE "log_replies = full\n", 3,
+            "unknown key 'log_replies' in [node A]");
+}
+
 static void test_free_twice(void **state)
 {
     struct herd_config c;
@@ -703,6 +732,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_unknown_section),
         T(test_name_valid),
+        T(test_log_replies_key),
         T(test_bad_node_name),
         T(test_unknown_key),
         T(test_duplicate_key),
