@@ -326,6 +326,7 @@ int main(int argc, char **argv)
     conn_close_all("node stopping");
     conn_reap();
     places_free(n->places);
+    n->places = NULL;           /* the last status write below reads it */
     curl_global_cleanup();
     status_write_now(n);
     journal_close(n->journal);
