@@ -239,7 +239,7 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
             return 0;
         c->max_clients = (int)v;
     } else if (strcmp(name, "max_line") == 0) {
-        if (!number(ld, name, value, 256, 1048576, &v))
+        if (!number(ld, name, value, 256, CONFIG_MAX_LINE_MAX, &v))
             return 0;
         c->max_line = (int)v;
     } else if (strcmp(name, "idle_timeout_s") == 0) {

@@ -29,6 +29,9 @@ enum log_replies {
 #define CONFIG_NAME_MAX 64
 #define CONFIG_HOST_MAX 255
 
+/* The largest max_line herd.ini accepts (see PEER_RECORD_MAX). */
+#define CONFIG_MAX_LINE_MAX 1048576
+
 struct node_conf {
     char name[CONFIG_NAME_MAX + 1];
     char host[CONFIG_HOST_MAX + 1];  /* bind and dial address */

@@ -16,6 +16,14 @@
 
 #define PEER_NONCE_HEX 32       /* 16 random bytes */
 #define PEER_MAC_HEX 64         /* HMAC-SHA256 */
+/* The longest AT line any node stores or sends: a client line of the
+ * largest max_line herd.ini allows (CONFIG_MAX_LINE_MAX, 1 MiB) becomes
+ * "AT NAME DIFF" and its operands, well within 256 more bytes.  Every
+ * link admits it, whatever each node's own max_line, so a record one
+ * node holds can always reach the others. */
+#define PEER_RECORD_MAX ((1u << 20) + 256)
+/* The longest peer message: "HERD-AT " and such a record. */
+#define PEER_LINE_MAX (PEER_RECORD_MAX + 8)
 
 enum peer_msg_kind {
     PEER_MSG_INVALID = 0,

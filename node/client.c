@@ -38,6 +38,7 @@ struct client {
     struct conn *conn;
     struct reply_slot *head, *tail;
     int pending;
+    int eof;                    /* no more requests: close once answered */
     struct client *held_prev, *held_next;  /* on held_list */
     int on_held_list;
 };
@@ -199,6 +200,10 @@ static void flush_ready(struct client *cl)
         free_slot(s);
         if (rc < 0)
             return;             /* closed: on_close freed the client */
+    }
+    if (cl->eof && !cl->head) {
+        conn_close_after_flush(cl->conn);
+        return;
     }
     if (was_full && cl->pending < CLIENT_MAX_PENDING)
         conn_resume(cl->conn);
@@ -401,16 +406,35 @@ static void on_line(struct conn *c, const char *line, size_t len)
     }
 }
 
-static void on_overlong(struct conn *c)
+static void on_overlong(struct conn *c, const char *line)
 {
     struct client *cl = c->owner;
-    size_t show = c->max_line;
 
     log_msg(LOG_WARN, "client %lu sent a line longer than %zu bytes; closing",
             c->id, c->max_line);
-    invalid(cl, buf_head(&c->in), show);
+    invalid(cl, line, c->max_line);
     metrics_request(METRICS_INVALID, metrics_clock());
-    if (!c->closed)
+    if (c->closed)
+        return;
+    if (cl->head) {
+        /* Replies still wait for places: close once they are out. */
+        cl->eof = 1;
+        conn_stop_reading(c);
+        return;
+    }
+    conn_close_after_flush(c);
+}
+
+/* The client ended its stream (or half-closed it): every request it sent
+ * has been read; close once the last reply, WHATSATs included, is out. */
+static void on_eof(struct conn *c)
+{
+    struct client *cl = c->owner;
+
+    log_msg(LOG_INFO, "client %lu ended its requests; closing once answered",
+            c->id);
+    cl->eof = 1;
+    if (!cl->head)
         conn_close_after_flush(c);
 }
 
@@ -425,6 +449,7 @@ static const struct conn_ops client_ops = {
     .on_overlong = on_overlong,
     .ready = ready,
     .on_drain = NULL,
+    .on_eof = on_eof,
     .on_close = on_close,
 };
 

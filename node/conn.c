@@ -10,6 +10,11 @@
 
 /* Read this much per recv(); a busy client gets one read per wake-up. */
 #define READ_CHUNK 65536
+/* After its last reply, a connection the other side is still sending on
+ * is shut down for writing and read (and discarded) this long before it
+ * is closed: closing with unread input would send a reset, and the reset
+ * can destroy the reply before the client reads it. */
+#define LINGER_S 2.0
 
 static struct ev_loop *conn_loop;
 static struct conn *live_list;
@@ -58,7 +63,10 @@ static void update_write_watcher(struct conn *c)
 
 static void update_read_watcher(struct conn *c)
 {
-    if (c->closed || c->flushing_close || c->connecting || c->paused)
+    if (c->lingering)
+        ev_io_start(conn_loop, &c->read_watcher);
+    else if (c->closed || c->flushing_close || c->connecting || c->paused ||
+             c->eof || c->done_reading)
         ev_io_stop(conn_loop, &c->read_watcher);
     else
         ev_io_start(conn_loop, &c->read_watcher);
@@ -99,6 +107,22 @@ void conn_reap(void)
     }
 }
 
+/* Every reply is out: close, or first linger while the other side may
+ * still be sending. */
+static void finish(struct conn *c)
+{
+    if (c->lingering)
+        return;
+    if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
+        conn_close(c, "closed after reply");
+        return;
+    }
+    ev_io_stop(conn_loop, &c->write_watcher);
+    c->lingering = 1;
+    c->linger_since = ev_now(conn_loop);
+    update_read_watcher(c);
+}
+
 static void flush_output(struct conn *c)
 {
     while (buf_len(&c->out) > 0) {
@@ -115,7 +139,7 @@ static void flush_output(struct conn *c)
         buf_consume(&c->out, (size_t)n);
     }
     if (buf_len(&c->out) == 0 && c->flushing_close) {
-        conn_close(c, "closed after reply");
+        finish(c);
         return;
     }
     if (c->paused && buf_len(&c->out) <= c->out_low) {
@@ -164,9 +188,18 @@ void conn_close_after_flush(struct conn *c)
     c->flushing_close = 1;
     update_read_watcher(c);
     if (buf_len(&c->out) == 0)
-        conn_close(c, "closed after reply");
+        finish(c);
     else
         ev_io_start(conn_loop, &c->write_watcher);
+}
+
+/* More to hand to the owner: a whole line, or after end of stream the
+ * last bytes (a line without "\n") or the end itself. */
+static int more_to_do(const struct conn *c)
+{
+    if (memchr(buf_head(&c->in), '\n', buf_len(&c->in)))
+        return 1;
+    return c->eof && (buf_len(&c->in) > 0 || !c->eof_told);
 }
 
 static void process_lines(struct conn *c)
@@ -175,7 +208,7 @@ static void process_lines(struct conn *c)
     const char *line;
     size_t len;
 
-    while (!c->closed && !c->flushing_close) {
+    while (!c->closed && !c->flushing_close && !c->done_reading) {
         if (c->ops->ready && !c->ops->ready(c)) {
             /* Stop reading too, so the input stays bounded; the owner
              * calls conn_resume() when it can take lines again. */
@@ -189,17 +222,53 @@ static void process_lines(struct conn *c)
             return;
         }
         if (handled == CONN_LINES_PER_WAKEUP) {
-            if (memchr(buf_head(&c->in), '\n', buf_len(&c->in)))
+            if (more_to_do(c))
                 ev_idle_start(conn_loop, &c->more_lines);
             return;
         }
-        if (!buf_take_line(&c->in, &line, &len))
-            break;
+        if (!buf_take_line(&c->in, &line, &len)) {
+            /* After end of stream, what is left is the last line. */
+            if (!c->eof || buf_len(&c->in) == 0)
+                break;
+            line = buf_head(&c->in);
+            len = buf_len(&c->in);
+            buf_consume(&c->in, len);
+        }
+        /* The bound holds for every line, however the bytes arrived: a
+         * long line read whole is no different from one read in pieces. */
+        if (len > c->max_line) {
+            c->ops->on_overlong(c, line);
+            handled++;
+            continue;
+        }
         c->ops->on_line(c, line, len);
         handled++;
     }
-    if (!c->closed && !c->flushing_close && buf_len(&c->in) > c->max_line)
-        c->ops->on_overlong(c);
+    if (c->closed || c->flushing_close || c->done_reading)
+        return;
+    if (buf_len(&c->in) > c->max_line) {
+        c->ops->on_overlong(c, buf_head(&c->in));
+        if (!c->closed && !c->flushing_close) {
+            /* The owner keeps the connection: drop the line up to its
+             * "\n", however long it goes on. */
+            buf_consume(&c->in, buf_len(&c->in));
+            c->skipping = 1;
+        }
+        return;
+    }
+    if (c->eof && !c->eof_told && buf_len(&c->in) == 0) {
+        c->eof_told = 1;
+        if (c->ops->on_eof)
+            c->ops->on_eof(c);
+        else
+            conn_close(c, "closed by the other side");
+    }
+}
+
+void conn_stop_reading(struct conn *c)
+{
+    c->done_reading = 1;
+    update_read_watcher(c);
 }
 
 void conn_resume(struct conn *c)
@@ -230,6 +299,14 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     ssize_t n;
 
     (void)revents;
+    if (c->lingering) {
+        char sink[4096];
+        n = recv(c->fd, sink, sizeof sink, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                       errno != EINTR))
+            conn_close(c, "closed after reply");
+        return;
+    }
     /* Room for a chunk, but never past the input cap: a line that long is
      * answered by on_overlong, not buffered further. */
     size_t want = c->in.max - buf_len(&c->in);
@@ -252,8 +329,30 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     if (n == 0) {
-        conn_close(c, "closed by the other side");
+        if (!c->ops->on_eof) {
+            conn_close(c, "closed by the other side");
+            return;
+        }
+        /* End of stream means no more requests, not "stop answering":
+         * the lines read so far, and a last one without "\n", are still
+         * served, then the owner closes (SPEC.md, Connections). */
+        c->eof = 1;
+        update_read_watcher(c);
+        process_lines(c);
         return;
+    }
+    c->last_rx = ev_now(loop);
+    if (c->skipping) {
+        /* The rest of a line already refused: drop it up to its "\n". */
+        char *nl = memchr(dst, '\n', (size_t)n);
+        if (!nl)
+            return;
+        c->skipping = 0;
+        size_t keep = (size_t)n - (size_t)(nl + 1 - dst);
+        memmove(dst, nl + 1, keep);
+        n = (ssize_t)keep;
+        if (n == 0)
+            return;
     }
     /* The idle clock of a half line starts with its first byte and is not
      * reset by more bytes of the same line: a slow-loris client dribbling
@@ -350,9 +449,15 @@ void conn_sweep_idle(ev_tstamp now, double idle)
 
     for (; c; c = next) {
         next = c->next;
+        if (c->lingering) {
+            if (now - c->linger_since > LINGER_S)
+                conn_close(c, "closed after reply");
+            continue;
+        }
         /* Whole lines waiting (reading is paused for backpressure) are
          * not a stall; only an unfinished line counts. */
-        if (buf_len(&c->in) > 0 && now - c->line_since > idle &&
+        if (buf_len(&c->in) > 0 && !c->eof && !c->done_reading &&
+            now - c->line_since > idle &&
             !memchr(buf_head(&c->in), '\n', buf_len(&c->in)))
             conn_close(c, "a line unfinished for too long");
     }

@@ -19,12 +19,19 @@ struct conn;
 struct conn_ops {
     /* One complete line, without "\n". */
     void (*on_line)(struct conn *c, const char *line, size_t len);
-    /* The buffered line grew past max_line with no "\n". */
-    void (*on_overlong)(struct conn *c);
+    /* A line longer than max_line: complete, or still without its "\n".
+     * line points at its first max_line bytes (at least).  Unless the
+     * owner closes the connection, the line is dropped up to its "\n"
+     * and the next one is read. */
+    void (*on_overlong)(struct conn *c, const char *line);
     /* May more lines be handled now?  NULL = always. */
     int (*ready)(struct conn *c);
     /* Output fell to the low-water mark (catch-up refills it). */
     void (*on_drain)(struct conn *c);
+    /* The other side ended its stream and every line it sent (a last
+     * one without "\n" included) has been handed to on_line.  NULL: end
+     * of stream closes the connection at once (links). */
+    void (*on_eof)(struct conn *c);
     /* The connection is closing; the owner forgets it. */
     void (*on_close)(struct conn *c, const char *why);
 };
@@ -47,6 +54,12 @@ struct conn {
     int flushing_close;         /* close once output is written */
     int connecting;             /* non-blocking connect in progress */
     int closed;
+    int eof;                    /* the other side ended its stream */
+    int eof_told;               /* on_eof has run */
+    int done_reading;           /* the owner takes no more lines */
+    int lingering;              /* replies out; draining input to close */
+    ev_tstamp linger_since;
+    int skipping;               /* dropping an over-long line to its "\n" */
     struct conn *prev, *next;   /* all live connections */
     struct conn *pend_prev, *pend_next;  /* output queued this iteration */
     int write_pending;
@@ -71,6 +84,9 @@ void conn_close(struct conn *c, const char *why);
 
 /* Close once queued output is written; stop reading. */
 void conn_close_after_flush(struct conn *c);
+
+/* Take no more lines (the owner closes once its replies are out). */
+void conn_stop_reading(struct conn *c);
 
 /* Re-check for buffered lines (after ready() turned true again). */
 void conn_resume(struct conn *c);

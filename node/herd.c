@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/peerproto.h"
 #include "journal.h"
 #include "link.h"
 
@@ -18,6 +19,11 @@ enum store_result node_apply_update(struct node *n, const char *at_line,
 
     if (res == STORE_NOMEM) {
         log_msg(LOG_ERROR, "out of memory storing an update");
+        return res;
+    }
+    if (res == STORE_TOOLONG) {
+        log_msg(LOG_WARN, "refused a record of %zu bytes (longest held: %u)",
+                len, PEER_RECORD_MAX);
         return res;
     }
     if (res == STORE_APPLIED) {

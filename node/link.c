@@ -57,10 +57,16 @@ struct link {
     size_t next_addr;
 };
 
+/* One limit for every link, not derived from this node's max_line: a
+ * neighbour with a larger max_line (or records stored before a reload
+ * lowered it) must still get its records through. */
+_Static_assert(PEER_RECORD_MAX >= CONFIG_MAX_LINE_MAX + 256,
+               "a link must admit any record a node can store");
+
 static size_t max_peer_line(const struct node *n)
 {
-    /* An AT line holds a client line's operands plus a name and a diff. */
-    return (size_t)n->cfg.max_line + 256;
+    (void)n;
+    return PEER_LINE_MAX;
 }
 
 const char *link_peer(const struct link *l)
@@ -310,12 +316,16 @@ static void on_line(struct conn *c, const char *line, size_t len)
         handle_up_line(l, line, len);
 }
 
-static void on_overlong(struct conn *c)
+static void on_overlong(struct conn *c, const char *line)
 {
     struct link *l = c->owner;
 
-    log_msg(LOG_WARN, "link %s: message too long; dropping the link", l->peer);
-    conn_close(c, "message too long");
+    (void)line;
+    /* Never a reason to drop the link: the peer would redial and send
+     * the same record again in its catch-up, for ever.  The line is
+     * skipped (conn drops it to its "\n") and the link stays up. */
+    log_msg(LOG_WARN, "link %s: skipped a message longer than %zu bytes",
+            l->peer, c->max_line);
 }
 
 static void on_drain(struct conn *c)

@@ -5,6 +5,8 @@
 
 #include <htslib/khash.h>
 
+#include "common/peerproto.h"
+
 /* A lookup key: the ID being sought.  It travels through the table's
  * hash and equality functions as a record pointer with its low bit set
  * (records come from malloc and are never odd). */
@@ -153,6 +155,10 @@ enum store_result store_apply(struct store *s, const char *line, size_t len,
      * (a parsed AT line never does). */
     if (memchr(line, '\n', len) != NULL)
         return STORE_STALE;
+    /* What no link could carry is not held (a journal written by an
+     * older version may hold such a record): every node keeps the same. */
+    if (len > PEER_RECORD_MAX)
+        return STORE_TOOLONG;
     if (k != kh_end(s->table)) {
         size_t held_len;
 

@@ -21,6 +21,7 @@ enum store_result {
     STORE_APPLIED,              /* new client, or newer than held */
     STORE_STALE,                /* not newer: nothing changed */
     STORE_NOMEM,
+    STORE_TOOLONG,              /* longer than PEER_RECORD_MAX: refused */
 };
 
 struct kh_records_s;
