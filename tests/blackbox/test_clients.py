@@ -157,9 +157,11 @@ def test_reset_while_replies_wait(procs, tmp_path, places):
     h = one_node(procs, tmp_path, places={"url": places.url})
     c = h.client("Hill")
     c.request(KIWI)
-    for _ in range(5):
+    for k in range(5):
         s = raw(h)
-        s.sendall(b"WHATSAT kiwi.cs.ucla.edu 10 2\n" * 10)
+        # Distinct radii: distinct places requests (equal ones are shared).
+        s.sendall(b"".join(b"WHATSAT kiwi.cs.ucla.edu %d 2\n" % (k * 10 + j + 1)
+                           for j in range(10)))
         s.shutdown(socket.SHUT_WR)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()               # RST
