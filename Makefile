@@ -178,9 +178,11 @@ fuzz: deps-test
 chaos: build
 	/usr/bin/python3 tests/chaos/chaos.py $(CHAOS_ARGS)
 
+# Prints the status whatever start said, and fails when either does (a
+# node down, or the places emulator down so that WHATSAT cannot work).
 start: all
-	bin/herdctl -c herd.ini start
-	bin/herdctl -c herd.ini status || true
+	@bin/herdctl -c herd.ini start; rc=$$?; bin/herdctl -c herd.ini status; \
+	  st=$$?; [ $$rc -ne 0 ] && exit $$rc; exit $$st
 
 stop:
 	bin/herdctl -c herd.ini stop

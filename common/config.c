@@ -259,7 +259,7 @@ static int places_key(struct loader *ld, const char *name, const char *value)
     struct herd_config *c = ld->cfg;
     long v;
     static const char *keys[] = {"provider", "port", "url", "key_env",
-                                 "timeout_ms", NULL};
+                                 "timeout_ms", "data", NULL};
     unsigned bit = 0;
 
     for (unsigned i = 0; keys[i]; i++)
@@ -315,6 +315,8 @@ static int places_key(struct loader *ld, const char *name, const char *value)
         if (!number(ld, name, value, 1, 600000, &v))
             return 0;
         c->places_timeout_ms = v;
+    } else if (strcmp(name, "data") == 0) {
+        return replace_path(ld, &c->places_data, value);
     }
     return 1;
 }
@@ -705,6 +707,7 @@ void config_free(struct herd_config *c)
     free(c->log_dir);
     free(c->run_dir);
     free(c->data_dir);
+    free(c->places_data);
     free(c->places_url);
     free(c->places_key_env);
     memset(c, 0, sizeof *c);

@@ -68,6 +68,9 @@ struct herd_config {
     char *places_url;           /* NULL: the provider's own base URL */
     char *places_key_env;
     long places_timeout_ms;
+    char *places_data;          /* the emulator's data file; NULL: the
+                                 * default beside the project (herd-places
+                                 * --help) */
 
     struct node_conf *nodes;
     size_t n_nodes;

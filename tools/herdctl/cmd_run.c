@@ -100,13 +100,19 @@ static int report_nodes(cJSON *st, const char *const *names, size_t n_names)
                 cJSON_IsString(reason) ? reason->valuestring : "");
     }
     cJSON *pl = cJSON_GetObjectItem(st, "places");
+    int places_fatal = 0;
     if (pl && strcmp(str(pl, "state"), "running") != 0) {
         cJSON *reason = cJSON_GetObjectItem(pl, "reason");
-        fprintf(stderr, "herdctl: warning: the places emulator is %s%s%s\n",
-                str(pl, "state"), cJSON_IsString(reason) ? ": " : "",
-                cJSON_IsString(reason) ? reason->valuestring : "");
+        /* Fatal (say its data file is missing) fails the start: WHATSAT
+         * cannot work.  Absent (not installed) stays a warning. */
+        places_fatal = names == NULL && strcmp(str(pl, "state"), "fatal") == 0;
+        fprintf(stderr, "herdctl: %sthe places emulator is %s%s%s%s\n",
+                places_fatal ? "" : "warning: ", str(pl, "state"),
+                cJSON_IsString(reason) ? ": " : "",
+                cJSON_IsString(reason) ? reason->valuestring : "",
+                places_fatal ? "; WHATSAT cannot work" : "");
     }
-    return running == total ? EX_OK : EX_NOTALL;
+    return running == total && !places_fatal ? EX_OK : EX_NOTALL;
 }
 
 static int count_running(cJSON *st, int *total, int *remote)

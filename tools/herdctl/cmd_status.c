@@ -112,6 +112,16 @@ static void print_row(cJSON *n, int tty)
         printf("    last exit: %s\n", str(n, "last_exit", ""));
 }
 
+/* What a places emulator that does not run means for clients. */
+static void places_line(cJSON *pl)
+{
+    cJSON *reason = cJSON_GetObjectItem(pl, "reason");
+
+    printf("WHATSAT cannot work: the places emulator is %s%s%s\n",
+           str(pl, "state", "?"), cJSON_IsString(reason) ? ": " : "",
+           cJSON_IsString(reason) ? reason->valuestring : "");
+}
+
 int cmd_status(struct ctl *c, const char *node, int json)
 {
     cJSON *st = NULL, *n;
@@ -146,6 +156,13 @@ int cmd_status(struct ctl *c, const char *node, int json)
     }
     if (node && strcmp(node, "places") == 0)
         all = strcmp(str(ctl_find_node(st, node), "state", ""), "running") == 0;
+    /* The whole herd counts its places emulator: with it down, WHATSAT
+     * cannot work, and that is not "every node runs". */
+    cJSON *places = cJSON_GetObjectItem(st, "places");
+    int places_down = places && !node &&
+                      strcmp(str(places, "state", ""), "running") != 0;
+    if (places_down)
+        all = 0;
     if (json) {
         if (node) {
             cJSON *only = cJSON_CreateArray();
@@ -177,6 +194,8 @@ int cmd_status(struct ctl *c, const char *node, int json)
         if (pl && (!node || strcmp(node, "places") == 0)) {
             printf("places emulator (provider local):\n");
             print_row(pl, c->tty);
+            if (strcmp(str(pl, "state", ""), "running") != 0)
+                places_line(pl);
         } else if (!down && !node) {
             printf("places: provider %s, no emulator\n",
                    str(herd, "places_provider", "?"));

@@ -3,6 +3,7 @@
  * cities data set.  See usage() for options and exit codes. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -44,11 +45,14 @@ static const char usage_text[] =
     "  GET  /maps/api/place/nearbysearch/json?location=LAT,LNG&radius=M\n"
     "  POST /v1/places:searchNearby   (X-Goog-FieldMask required)\n"
     "\n"
-    "  -c FILE            herd.ini: [places] port and key_env, [herd] log_dir;\n"
-    "                     the data file defaults to data/places.tsv beside it\n"
+    "  -c FILE            herd.ini: [places] port, key_env and data, [herd]\n"
+    "                     log_dir\n"
     "  -p PORT            listen port (default: [places] port, else 12999;\n"
     "                     0 = any free port, printed on stdout)\n"
-    "  -d FILE            data file (written by scripts/places-data.sh)\n"
+    "  -d FILE            data file (written by scripts/places-data.sh; default\n"
+    "                     [places] data, else data/places.tsv in the project\n"
+    "                     this binary was built in: the directory above its\n"
+    "                     bin/, or above build/ for build/MODE/bin/)\n"
     "  -l FILE            log file (default: LOG_DIR/places.log with -c,\n"
     "                     else standard error)\n"
     "  --key-env NAME     require the API key held in environment variable NAME\n"
@@ -234,6 +238,37 @@ static char *join_path(const char *dir, const char *file)
     return p;
 }
 
+/* DEFAULT_DATA in the project this binary belongs to: PROJECT/bin/
+ * herd-places (make) or PROJECT/build/MODE/bin/herd-places (the test
+ * builds), so a herd.ini kept anywhere, /etc included, finds it. */
+static char *project_data(void)
+{
+    char self[PATH_MAX], *slash;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+    if (n <= 0)
+        return strdup(DEFAULT_DATA);
+    self[n] = '\0';
+    /* PROJECT/bin/herd-places -> PROJECT (or PROJECT/build/MODE). */
+    for (int up = 0; up < 2; up++) {
+        slash = strrchr(self, '/');
+        if (!slash)
+            return strdup(DEFAULT_DATA);
+        *slash = '\0';
+    }
+    /* PROJECT/build/MODE -> PROJECT */
+    slash = strrchr(self, '/');
+    if (slash && slash > self) {
+        *slash = '\0';
+        const char *base = strrchr(self, '/');
+        if (strcmp(base ? base + 1 : self, "build") == 0)
+            *(char *)(base ? base : self) = '\0';
+        else
+            *slash = '/';
+    }
+    return join_path(self, DEFAULT_DATA);
+}
+
 static int listen_on(long port, int *bound_port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -363,7 +398,8 @@ int main(int argc, char **argv)
     if (o.data)
         data_path = strdup(o.data);
     else
-        data_path = have_cfg ? join_path(cfg.dir, DEFAULT_DATA) : strdup(DEFAULT_DATA);
+        data_path = have_cfg && cfg.places_data ? strdup(cfg.places_data)
+                                                : project_data();
     if (data_path == NULL)
         die(EXIT_SYSTEM, "out of memory");
     clock_gettime(CLOCK_MONOTONIC, &t0);
