@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -231,6 +232,12 @@ int data_load(const char *path, struct places_data *out, char *err,
         goto bad;
     }
     d.n_admin = na;
+    /* Every answer names each place by its id: hash them once here, not
+     * once per place per answer. */
+    if (data_compute_ids(&d) < 0) {
+        fail(err, errlen, path, 0, "out of memory");
+        goto bad;
+    }
     *out = d;
     return 0;
 
@@ -245,14 +252,17 @@ bad:
 
 void data_free(struct places_data *d)
 {
+    free(d->ids);
     free(d->places);
     free(d->admin);
     free(d->text);
     memset(d, 0, sizeof *d);
 }
 
-void data_place_id(const struct places_data *d, const struct place *p,
-                   char *buf)
+/* The id of p; with ctx and sha (fetched once) when hashing many, else
+ * one-shot SHA256(). */
+static void compute_id(const struct places_data *d, const struct place *p,
+                       char *buf, EVP_MD_CTX *ctx, const EVP_MD *sha)
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     const char *parts[6] = {
@@ -271,9 +281,41 @@ void data_place_id(const struct places_data *d, const struct place *p,
         if (i < 5 && n < sizeof text - 1)
             text[n++] = '\t';
     }
-    SHA256((const unsigned char *)text, n, md);
+    if (!ctx || EVP_DigestInit_ex(ctx, sha, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, text, n) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, NULL) != 1)
+        SHA256((const unsigned char *)text, n, md);
     /* 20 bytes make 27 base64url characters. */
     util_b64url_encode(md, 20, buf);
+}
+
+void data_place_id(const struct places_data *d, const struct place *p,
+                   char *buf)
+{
+    if (d->ids)
+        memcpy(buf, data_place_id_text(d, p), DATA_ID_LEN + 1);
+    else
+        compute_id(d, p, buf, NULL, NULL);
+}
+
+int data_compute_ids(struct places_data *d)
+{
+    char *ids = malloc(d->n_places ? d->n_places * (DATA_ID_LEN + 1) : 1);
+    /* One context and one fetched digest for all: SHA256() fetches the
+     * algorithm again for every call, most of its cost. */
+    EVP_MD *sha = EVP_MD_fetch(NULL, "SHA256", NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ids)
+        for (size_t i = 0; i < d->n_places; i++)
+            compute_id(d, &d->places[i], ids + i * (DATA_ID_LEN + 1),
+                       sha ? ctx : NULL, sha);
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(sha);
+    if (!ids)
+        return -1;
+    d->ids = ids;
+    return 0;
 }
 
 /* Append part to buf unless empty or equal to the previous part. */

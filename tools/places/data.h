@@ -33,6 +33,7 @@ struct places_data {
     size_t n_admin;             /* including admin[0] */
     struct place *places;
     size_t n_places;
+    char *ids;                  /* each place's id, DATA_ID_LEN + 1 apart */
 };
 
 /* Load path.  0, or -1 with "PATH:LINE: what is wrong" (or the system
@@ -52,6 +53,17 @@ static inline const char *data_admin(const struct places_data *d, uint32_t i)
 #define DATA_ID_LEN 27
 void data_place_id(const struct places_data *d, const struct place *p,
                    char *buf);
+
+/* The id as data_load() computed it, NUL-terminated, without a copy. */
+static inline const char *data_place_id_text(const struct places_data *d,
+                                             const struct place *p)
+{
+    return d->ids + (size_t)(p - d->places) * (DATA_ID_LEN + 1);
+}
+
+/* Compute every place's id into d->ids (data_load does).  0, or -1 when
+ * memory is short. */
+int data_compute_ids(struct places_data *d);
 
 /* "Admin2, Admin1", what the legacy API calls the vicinity; empty parts
  * and a part equal to the one before are left out; the country code when

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "util.h"
 
 /* Page tokens: base64url of "1 OFFSET LAT LNG RADIUS" and a check of it.
@@ -122,42 +123,69 @@ static const char *parse_query(const struct legacy_args *a, struct query *q)
     return NULL;
 }
 
-static cJSON *lat_lng(double lat, double lng)
+/* "lat" and "lng" of one point, as util_json_lat_lng() holds them. */
+static void write_lat_lng(struct jsonw *w, double lat, double lng)
 {
-    return util_json_lat_lng(lat, lng, "lat", "lng");
+    char num[32];
+
+    jsonw_object(w);
+    JSONW_KEY(w, "lat");
+    jsonw_raw(w, num, util_format_coord(lat, num));
+    JSONW_KEY(w, "lng");
+    jsonw_raw(w, num, util_format_coord(lng, num));
+    jsonw_end(w);
 }
 
-static cJSON *result(const struct places_ctx *ctx, const struct place *p)
+/* One result, written where a cJSON tree of it would have printed. */
+static void write_result(struct jsonw *w, const struct places_ctx *ctx,
+                         const struct place *p)
 {
-    cJSON *o = cJSON_CreateObject(), *geo, *vp, *types;
     double dlat = VIEWPORT_HALF_M / GRID_EARTH_RADIUS_M * 180.0 / M_PI;
     double c = cos(p->lat * M_PI / 180.0);
     double dlng = dlat / (c > 0.01 ? c : 0.01);
-    char id[DATA_ID_LEN + 1], vicinity[512];
+    const char *id = data_place_id_text(&ctx->data, p);
+    char vicinity[512];
 
     if (dlng > 179)
         dlng = 179;
-    data_place_id(&ctx->data, p, id);
     data_vicinity(&ctx->data, p, vicinity, sizeof vicinity);
-    geo = cJSON_AddObjectToObject(o, "geometry");
-    cJSON_AddItemToObject(geo, "location", lat_lng(p->lat, p->lng));
-    vp = cJSON_AddObjectToObject(geo, "viewport");
-    cJSON_AddItemToObject(vp, "northeast",
-                          lat_lng(fmin(p->lat + dlat, 90), util_wrap_lng(p->lng + dlng)));
-    cJSON_AddItemToObject(vp, "southwest",
-                          lat_lng(fmax(p->lat - dlat, -90), util_wrap_lng(p->lng - dlng)));
-    cJSON_AddStringToObject(o, "icon", ICON_URL);
-    cJSON_AddStringToObject(o, "icon_background_color", ICON_BG);
-    cJSON_AddStringToObject(o, "icon_mask_base_uri", ICON_MASK);
-    cJSON_AddStringToObject(o, "name", p->name);
-    cJSON_AddStringToObject(o, "place_id", id);
-    cJSON_AddStringToObject(o, "reference", id);
-    cJSON_AddStringToObject(o, "scope", "GOOGLE");
-    types = cJSON_AddArrayToObject(o, "types");
-    cJSON_AddItemToArray(types, cJSON_CreateString("locality"));
-    cJSON_AddItemToArray(types, cJSON_CreateString("political"));
-    cJSON_AddStringToObject(o, "vicinity", vicinity);
-    return o;
+    jsonw_object(w);
+    JSONW_KEY(w, "geometry");
+    jsonw_object(w);
+    JSONW_KEY(w, "location");
+    write_lat_lng(w, p->lat, p->lng);
+    JSONW_KEY(w, "viewport");
+    jsonw_object(w);
+    JSONW_KEY(w, "northeast");
+    write_lat_lng(w, fmin(p->lat + dlat, 90),
+                  util_wrap_lng(p->lng + dlng));
+    JSONW_KEY(w, "southwest");
+    write_lat_lng(w, fmax(p->lat - dlat, -90),
+                  util_wrap_lng(p->lng - dlng));
+    jsonw_end(w);
+    jsonw_end(w);
+    JSONW_KEY(w, "icon");
+    JSONW_STR(w, ICON_URL);
+    JSONW_KEY(w, "icon_background_color");
+    JSONW_STR(w, ICON_BG);
+    JSONW_KEY(w, "icon_mask_base_uri");
+    JSONW_STR(w, ICON_MASK);
+    JSONW_KEY(w, "name");
+    jsonw_string(w, p->name);
+    JSONW_KEY(w, "place_id");
+    jsonw_string(w, id);
+    JSONW_KEY(w, "reference");
+    jsonw_string(w, id);
+    JSONW_KEY(w, "scope");
+    JSONW_STR(w, "GOOGLE");
+    JSONW_KEY(w, "types");
+    jsonw_array(w);
+    JSONW_STR(w, "locality");
+    JSONW_STR(w, "political");
+    jsonw_end(w);
+    JSONW_KEY(w, "vicinity");
+    jsonw_string(w, vicinity);
+    jsonw_end(w);
 }
 
 /* The common frame of every answer. */
@@ -227,7 +255,7 @@ void legacy_answer(const struct places_ctx *ctx, const struct legacy_args *a,
     struct query q;
     const char *why;
     size_t n, total, shown;
-    cJSON *root, *results;
+    struct jsonw w;
 
     if (answer_forced(ctx, r))
         return;
@@ -255,22 +283,44 @@ void legacy_answer(const struct places_ctx *ctx, const struct legacy_args *a,
                       q.offset ? "Invalid 'pagetoken' parameter." : NULL);
         return;
     }
-    root = frame();
     shown = n - (size_t)q.offset;
     if (shown > LEGACY_PAGE)
         shown = LEGACY_PAGE;
+    /* Written straight out (jsonw), byte for byte what cJSON_Print gave
+     * for the same tree: building and printing a tree was most of an
+     * answer's time. */
+    jsonw_init(&w, 1024 + shown * 1024);
+    jsonw_object(&w);
+    jsonw_key(&w, "html_attributions");
+    jsonw_array(&w);
+    jsonw_string(&w, PLACES_ATTRIBUTION);
+    jsonw_end(&w);
     if (n > (size_t)q.offset + LEGACY_PAGE) {
         struct query next = q;
         char token[TOKEN_MAX + 8];
 
         next.offset += LEGACY_PAGE;
-        if (token_make(&next, token) == 0)
-            cJSON_AddStringToObject(root, "next_page_token", token);
+        if (token_make(&next, token) == 0) {
+            jsonw_key(&w, "next_page_token");
+            jsonw_string(&w, token);
+        }
     }
-    results = cJSON_AddArrayToObject(root, "results");
+    jsonw_key(&w, "results");
+    jsonw_array(&w);
     for (size_t i = 0; i < shown; i++)
-        cJSON_AddItemToArray(results, result(ctx, &ctx->data.places[hits[q.offset + i].id]));
-    cJSON_AddStringToObject(root, "status", "OK");
-    places_reply_json(r, 200, "OK", root);
+        write_result(&w, ctx, &ctx->data.places[hits[q.offset + i].id]);
+    jsonw_end(&w);
+    jsonw_key(&w, "status");
+    jsonw_string(&w, "OK");
+    jsonw_end(&w);
+    jsonw_raw(&w, "\n", 1);   /* a final newline, as Google's answers end */
+    r->body = jsonw_finish(&w, &r->len);
+    if (!r->body) {
+        places_reply_error(r, 500, "INTERNAL", "out of memory");
+        return;
+    }
+    r->content_type = "application/json; charset=UTF-8";
+    r->http = 200;
+    r->status = "OK";
     r->count = shown;
 }
