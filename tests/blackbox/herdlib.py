@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -289,3 +290,29 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+class Drain:
+    """Reads all a client's connection receives, in a thread, until EOF
+    (or an error): received counts the bytes, join() says whether it
+    finished in time."""
+
+    def __init__(self, client):
+        self.received = 0
+        self._sock = client.sock
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                chunk = self._sock.recv(1 << 20)
+                if not chunk:
+                    return
+                self.received += len(chunk)
+        except OSError:
+            return
+
+    def join(self, timeout):
+        self.thread.join(timeout=timeout)
+        return not self.thread.is_alive()

@@ -16,12 +16,11 @@ import random
 import resource
 import select
 import socket
-import threading
 import time
 
 import pytest
 
-from herdlib import BIN, REPO, Client, Herd, port_open, wait_for
+from herdlib import BIN, REPO, Client, Drain, Herd, port_open, wait_for
 
 KIWI = "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
 MB = 1 << 20
@@ -308,20 +307,7 @@ def test_100_mb_of_garbage(node):
     answers(bystander)
     before = mem(h.pid)
     g = h.client("Hill")
-    received = [0]
-
-    def drain():
-        try:
-            while True:
-                chunk = g.sock.recv(1 << 20)
-                if not chunk:
-                    return
-                received[0] += len(chunk)
-        except OSError:
-            return
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
+    reader = Drain(g)
     rng = random.Random(7)
     # 1 MiB of random bytes without newlines, cut into lines by newlines
     # placed at most 60000 bytes apart.
@@ -338,13 +324,12 @@ def test_100_mb_of_garbage(node):
             peak[0] = max(peak[0], mem(h.pid)[0])
     answers(bystander)
     g.sock.shutdown(socket.SHUT_WR)
-    reader.join(timeout=120)
-    assert not reader.is_alive(), "the node never finished the garbage"
+    assert reader.join(timeout=120), "the node never finished the garbage"
     # Every line was answered with "? " and (most of) a copy of itself.
-    assert received[0] > 90 * MB, received[0]
+    assert reader.received > 90 * MB, reader.received
     after = mem(h.pid)
     growth = record(h, "100 MB of garbage, %.1f MB of replies read, "
-                    "RSS peak seen %.1f MB" % (received[0] / MB,
+                    "RSS peak seen %.1f MB" % (reader.received / MB,
                                                peak[0] / MB), before, after)
     assert growth < bound(h, 100), growth
     answers(bystander)

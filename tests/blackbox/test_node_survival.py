@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from herdlib import Client, Herd, binary, free_port, wait_for, write_ini
+from herdlib import Client, Drain, Herd, binary, free_port, wait_for, write_ini
 
 KIWI = "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
 
@@ -123,20 +123,7 @@ def test_megabytes_of_garbage(procs, tmp_path):
     h = one_node(procs, tmp_path)
     bystander = h.client("Hill")
     g = h.client("Hill")
-    got = []
-
-    def drain():
-        try:
-            while True:
-                chunk = g.sock.recv(1 << 20)
-                if not chunk:
-                    return
-                got.append(len(chunk))
-        except OSError:
-            return
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
+    reader = Drain(g)
     chunk = bytes(range(256)) * 4096        # 1 MiB, with newlines inside
     for i in range(32):
         g.send(chunk)
@@ -145,7 +132,7 @@ def test_megabytes_of_garbage(procs, tmp_path):
     assert bystander.request(KIWI).startswith(b"AT Hill ")
     g.sock.shutdown(socket.SHUT_WR)
     reader.join(timeout=30)
-    assert sum(got) > 0
+    assert reader.received > 0
 
 
 def test_half_line_stall_does_not_block_others(procs, tmp_path):
