@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/container.h"
+
 /* Read this much per recv(); a busy client gets one read per wake-up. */
 #define READ_CHUNK 65536
 /* After its last reply, a connection the other side is still sending on
@@ -282,7 +284,7 @@ void conn_resume(struct conn *c)
 
 static void on_more_lines(struct ev_loop *loop, ev_idle *w, int revents)
 {
-    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, more_lines));
+    struct conn *c = container_of(w, struct conn, more_lines);
 
     (void)revents;
     ev_idle_stop(loop, w);
@@ -293,7 +295,7 @@ static void on_more_lines(struct ev_loop *loop, ev_idle *w, int revents)
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, read_watcher));
+    struct conn *c = container_of(w, struct conn, read_watcher);
     size_t room;
     char *dst;
     ssize_t n;
@@ -368,7 +370,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, write_watcher));
+    struct conn *c = container_of(w, struct conn, write_watcher);
 
     (void)loop;
     (void)revents;

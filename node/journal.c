@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/container.h"
 #include "common/journal_codec.h"
 #include "common/log.h"
 #include "journal_load.h"
@@ -315,8 +316,7 @@ fail:
 
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
-    struct journal *j = (struct journal *)((char *)w -
-                                           offsetof(struct journal, child_w));
+    struct journal *j = container_of(w, struct journal, child_w);
     int status = w->rstatus, code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     struct stat st;
     const char *what = NULL;

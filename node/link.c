@@ -476,7 +476,7 @@ static void dial(struct link *l)
 
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct link *l = (struct link *)((char *)w - offsetof(struct link, retry));
+    struct link *l = container_of(w, struct link, retry);
 
     (void)loop;
     (void)revents;

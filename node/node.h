@@ -3,9 +3,8 @@
  * main.c parses the arguments and wires the loop.
  *
  * Loop context: a callback finds its object from the watcher libev hands
- * it (container_of, the offsetof idiom of conn.c, link.c, places.c and
- * journal.c): the node's watchers live in struct node, so there is no
- * global node.  Why this style and not a global: what a callback touches
+ * it (container_of, common/container.h, in every module of node/): the
+ * node's watchers live in struct node, so there is no global node.  Why this style and not a global: what a callback touches
  * is what it was handed, and one style reads the same in every module. */
 #ifndef HERD_NODE_H
 #define HERD_NODE_H
@@ -14,6 +13,7 @@
 #include <stddef.h>
 
 #include "common/auth.h"
+#include "common/container.h"
 #include "common/config.h"
 #include "store.h"
 
@@ -60,10 +60,6 @@ struct node {
     ev_timer status_timer;      /* writes a status deferred by the rate cap */
     double status_written;      /* metrics_clock() of the last write */
 };
-
-/* The object that holds watcher w as its member. */
-#define container_of(w, type, member) \
-    ((type *)(void *)((char *)(w) - offsetof(type, member)))
 
 /* Apply an update (from a client or a peer, already parsed into at) to
  * the store; when it is new (STORE_APPLIED), journal it and flood it to

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/container.h"
 #include "common/log.h"
 #include "common/places_cut.h"
 #include "metrics.h"
@@ -280,7 +281,7 @@ static void on_socket_event(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct places *p = (struct places *)((char *)w - offsetof(struct places, timer));
+    struct places *p = container_of(w, struct places, timer);
     int running;
 
     (void)loop;

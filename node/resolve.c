@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/container.h"
+
 /* One socket c-ares wants watched. */
 struct watch {
     ev_io io;
@@ -74,8 +76,7 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct resolver *r = (struct resolver *)((char *)w -
-                                             offsetof(struct resolver, timeout));
+    struct resolver *r = container_of(w, struct resolver, timeout);
 
     (void)loop;
     (void)revents;
@@ -117,8 +118,7 @@ static void sock_state(void *data, ares_socket_t fd, int readable,
 
 static void on_deliver(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct resolve_query *q = (struct resolve_query *)
-        ((char *)w - offsetof(struct resolve_query, deliver));
+    struct resolve_query *q = container_of(w, struct resolve_query, deliver);
 
     (void)loop;
     (void)revents;

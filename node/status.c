@@ -143,8 +143,7 @@ void node_write_status(struct node *n)
 
 static void on_status_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct node *n = (struct node *)(void *)((char *)w -
-                                              offsetof(struct node, status_timer));
+    struct node *n = container_of(w, struct node, status_timer);
 
     (void)loop;
     (void)revents;
