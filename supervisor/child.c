@@ -28,6 +28,12 @@
 
 static void spawn(struct child *c);
 
+/* The program this child runs. */
+static const char *child_bin(const struct child *c)
+{
+    return c->kind == CHILD_PLACES ? c->sup->places_bin : c->sup->node_bin;
+}
+
 static double wall_now(void)
 {
     struct timespec ts;
@@ -322,7 +328,7 @@ static void exec_child(struct child *c, int out, pid_t parent)
 static void spawn(struct child *c)
 {
     struct sup *s = c->sup;
-    const char *bin = c->kind == CHILD_PLACES ? s->places_bin : s->node_bin;
+    const char *bin = child_bin(c);
     int p[2];
     pid_t pid, parent = getpid();
 
@@ -658,8 +664,10 @@ static void read_node_status(struct child *c)
 void child_tick(struct child *c)
 {
     if (c->state == CHILD_ABSENT) {
+        /* Retried once its own program is there (a node's, or the
+         * emulator's), not on every tick. */
         if (c->want_up && !c->sup->shutting_down &&
-            access(c->sup->places_bin, X_OK) == 0)
+            access(child_bin(c), X_OK) == 0)
             spawn(c);
         return;
     }

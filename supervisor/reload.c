@@ -256,7 +256,10 @@ cJSON *sup_reload(struct sup *s, int dry)
             child_start(c);
         }
     } else if (pl == PL_REMOVE) {
-        child_note(pc, "reload: provider is no longer local; stopping");
+        child_note(pc, "reload: %s; stopping",
+                   next.provider == PLACES_LOCAL
+                       ? "no node of this machine is left"
+                       : "provider is no longer local");
         pc->removed = 1;
         child_stop(pc);
     } else if (pl == PL_RESTART) {

@@ -58,8 +58,9 @@ static void usage(FILE *out)
 "  111  system failure\n");
 }
 
-/* herd.ini does not validate (someone is editing it): find just run_dir
- * and log_dir in it, so status, stop, restart and logs keep working. */
+/* herd.ini does not validate (someone is editing it): find just run_dir,
+ * log_dir and the places provider in it, so status, stop, restart and
+ * logs keep working. */
 static int fallback_config(const char *path, struct herd_config *c)
 {
     char real[PATH_MAX], line[4096], section[128] = "";
@@ -67,6 +68,7 @@ static int fallback_config(const char *path, struct herd_config *c)
     FILE *f;
 
     memset(c, 0, sizeof *c);
+    c->provider = PLACES_LOCAL;         /* as config_load's default */
     if (!realpath(path, real) || !(f = fopen(real, "re")))
         return -1;
     while (fgets(line, sizeof line, f)) {
@@ -74,30 +76,37 @@ static int fallback_config(const char *path, struct herd_config *c)
         line[strcspn(line, ";#\n")] = '\0';
         if (sscanf(line, " [%127[^]]", section) == 1)
             continue;
-        if (strcmp(section, "herd") == 0 &&
-            sscanf(line, " %63[a-z_] = %4095s", key, value) == 2) {
-            if (strcmp(key, "run_dir") == 0)
-                snprintf(run, sizeof run, "%s", value);
-            else if (strcmp(key, "log_dir") == 0)
-                snprintf(logs, sizeof logs, "%s", value);
-        }
+        if (sscanf(line, " %63[a-z_] = %4095s", key, value) != 2)
+            continue;
+        if (strcmp(section, "herd") == 0 && strcmp(key, "run_dir") == 0)
+            snprintf(run, sizeof run, "%s", value);
+        else if (strcmp(section, "herd") == 0 && strcmp(key, "log_dir") == 0)
+            snprintf(logs, sizeof logs, "%s", value);
+        else if (strcmp(section, "places") == 0 &&
+                 strcmp(key, "provider") == 0)
+            c->provider = strcmp(value, "google") == 0 ? PLACES_GOOGLE
+                        : strcmp(value, "google-legacy") == 0
+                            ? PLACES_GOOGLE_LEGACY : PLACES_LOCAL;
     }
     fclose(f);
     c->path = strdup(path);
     c->dir = strdup(real);
-    *strrchr(c->dir, '/') = '\0';
     c->run_dir = malloc(2 * PATH_MAX);
     c->log_dir = malloc(2 * PATH_MAX);
     c->places_key_env = strdup("");
-    if (!c->path || !c->dir || !c->run_dir || !c->log_dir)
+    if (!c->path || !c->dir || !c->run_dir || !c->log_dir ||
+        !c->places_key_env)
         return -1;
+    char *slash = strrchr(c->dir, '/');     /* realpath: always one */
+    if (!slash)
+        return -1;
+    *slash = '\0';
     snprintf(c->run_dir, 2 * PATH_MAX, "%s%s%s", run[0] == '/' ? "" : c->dir,
              run[0] == '/' ? "" : "/", run);
     snprintf(c->log_dir, 2 * PATH_MAX, "%s%s%s", logs[0] == '/' ? "" : c->dir,
              logs[0] == '/' ? "" : "/", logs);
     c->stop_grace_s = 10;
     c->log_keep = 5;
-    c->provider = PLACES_GOOGLE;    /* no emulator log to show */
     return 0;
 }
 
