@@ -770,15 +770,26 @@ char *config_run_path(const struct herd_config *c, const char *file)
     return absolute(c->run_dir, file);
 }
 
-char *config_log_path(const struct herd_config *c, const char *node_name)
+/* dir/NAME.suffix, absolute. */
+static char *named_path(const char *dir, const char *name, const char *suffix)
 {
-    size_t n = strlen(node_name) + 5;
+    size_t n = strlen(name) + strlen(suffix) + 1;
     char *file = malloc(n), *out;
 
     if (!file)
         return NULL;
-    snprintf(file, n, "%s.log", node_name);
-    out = absolute(c->log_dir, file);
+    snprintf(file, n, "%s%s", name, suffix);
+    out = absolute(dir, file);
     free(file);
     return out;
+}
+
+char *config_log_path(const struct herd_config *c, const char *node_name)
+{
+    return named_path(c->log_dir, node_name, ".log");
+}
+
+char *config_status_path(const struct herd_config *c, const char *node_name)
+{
+    return named_path(c->run_dir, node_name, ".status");
 }

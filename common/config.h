@@ -100,5 +100,7 @@ const char *config_fsync_name(enum fsync_mode m);
 /* The path to a file in run_dir / log_dir (caller frees). */
 char *config_run_path(const struct herd_config *c, const char *file);
 char *config_log_path(const struct herd_config *c, const char *node_name);
+/* run_dir/NAME.status: what a node writes and the supervisor reads. */
+char *config_status_path(const struct herd_config *c, const char *node_name);
 
 #endif

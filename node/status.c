@@ -79,7 +79,7 @@ static int write_all(int fd, const char *p, size_t n)
 
 int status_write_now(struct node *n)
 {
-    char *dir = config_run_path(&n->cfg, ""), *tmp = NULL, *final = NULL;
+    char *final = config_status_path(&n->cfg, n->name), *tmp = NULL;
     char *text = NULL;
     cJSON *j = NULL;
     size_t len;
@@ -89,17 +89,15 @@ int status_write_now(struct node *n)
     n->status_dirty = 0;
     n->status_written = metrics_clock();
     metrics_status_written();
-    if (!dir)
+    if (!final)
         return -1;
-    len = strlen(dir) + strlen(n->name) + 32;
+    len = strlen(final) + sizeof ".tmp";
     tmp = malloc(len);
-    final = malloc(len);
     j = status_json(n);
     text = j ? cJSON_PrintUnformatted(j) : NULL;
-    if (!tmp || !final || !text)
+    if (!tmp || !text)
         goto out;
-    snprintf(final, len, "%s%s.status", dir, n->name);
-    snprintf(tmp, len, "%s%s.status.tmp", dir, n->name);
+    snprintf(tmp, len, "%s.tmp", final);
     fd = open_exclusive(tmp);
     if (fd < 0)
         goto out;
@@ -119,7 +117,6 @@ out:
         close(fd);
     cJSON_Delete(j);
     free(text);
-    free(dir);
     free(tmp);
     free(final);
     return rc;

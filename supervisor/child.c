@@ -612,20 +612,12 @@ static char *read_whole(const char *path)
 
 cJSON *child_status_file(const struct child *c)
 {
-    char *base, *path, *text;
+    char *path, *text;
     cJSON *j, *pid;
-    size_t n;
 
     if (c->kind != CHILD_NODE || c->pid == 0)
         return NULL;
-    base = config_run_path(&c->sup->cfg, c->name);
-    if (!base)
-        return NULL;
-    n = strlen(base) + sizeof ".status";
-    path = malloc(n);
-    if (path)
-        snprintf(path, n, "%s.status", base);
-    free(base);
+    path = config_status_path(&c->sup->cfg, c->name);
     text = path ? read_whole(path) : NULL;
     free(path);
     if (!text)

@@ -457,6 +457,10 @@ static void test_default_herd(void **state)
     snprintf(want, sizeof want, "%s/logs/Hill.log", cwd);
     assert_string_equal(p, want);
     free(p);
+    p = config_status_path(&c, "Hill");
+    snprintf(want, sizeof want, "%s/run/Hill.status", cwd);
+    assert_string_equal(p, want);
+    free(p);
     assert_int_equal(c.nodes[0].line, 15);      /* its [node Hill] line */
     config_free(&c);
 }
