@@ -89,5 +89,7 @@ void node_reload(struct node *n)
     n->cfg = fresh;
     log_msg(LOG_INFO, "reloaded %s", n->config_path);
     link_reconfigure(n);
-    node_write_status(n);
+    /* Written at the end of this loop iteration (main.c's check watcher),
+     * so this module never calls the status writer, which reads links. */
+    n->status_dirty = 1;
 }
