@@ -178,7 +178,8 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
                                  "log_keep", "stop_grace_s", "max_clients",
                                  "max_line", "idle_timeout_s",
                                  "max_output_kb", "data_dir", "fsync",
-                                 "log_replies", NULL};
+                                 "log_replies",
+                                 "catchup_backlog_mb", NULL};
     unsigned bit = 0;
 
     for (unsigned i = 0; keys[i]; i++)
@@ -250,6 +251,10 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
         if (!number(ld, name, value, 64, 1048576, &v))
             return 0;
         c->max_output_kb = (int)v;
+    } else if (strcmp(name, "catchup_backlog_mb") == 0) {
+        if (!number(ld, name, value, 0, 1048576, &v))
+            return 0;
+        c->catchup_backlog_mb = v;
     }
     return 1;
 }
@@ -580,6 +585,7 @@ static void check_nodes(struct loader *ld)
 static void defaults(struct herd_config *c)
 {
     c->log_max_mb = 64;
+    c->catchup_backlog_mb = 64;
     c->log_keep = 5;
     c->stop_grace_s = 10;
     c->max_clients = 10000;

@@ -61,6 +61,7 @@ struct herd_config {
     char *data_dir;             /* journal and snapshot of each node */
     enum fsync_mode fsync;
     enum log_replies log_replies;
+    long catchup_backlog_mb;    /* journal history kept past compaction */
 
     /* [places] */
     enum places_provider provider;

@@ -1,6 +1,7 @@
 #include "peerproto.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -29,6 +30,33 @@ static int copy_hex(struct proto_span s, size_t want, char *out)
 static int valid_name(struct proto_span s)
 {
     return config_name_valid(s.p, s.len);
+}
+
+/* A decimal number of 1 to 19 digits (never overflows 64 bits). */
+static int parse_dec(struct proto_span s, unsigned long long *out)
+{
+    unsigned long long v = 0;
+
+    if (s.len == 0 || s.len > 19)
+        return -1;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.p[i] < '0' || s.p[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned)(s.p[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* An epoch: exactly PEER_EPOCH_HEX lowercase hex digits. */
+static int parse_epoch(struct proto_span s, unsigned long long *out)
+{
+    char hex[PEER_EPOCH_HEX + 1];
+
+    if (copy_hex(s, PEER_EPOCH_HEX, hex) < 0)
+        return -1;
+    *out = strtoull(hex, NULL, 16);
+    return 0;
 }
 
 int peer_is_peer_line(const char *line, size_t len)
@@ -88,16 +116,17 @@ enum peer_msg_kind peer_parse(const char *line, size_t len, struct peer_msg *out
         return out->kind = PEER_MSG_AT;
     }
     if (span_is(f[0], "HERD-SYNCED") && n == 2) {
-        unsigned long long v = 0;
-        if (f[1].len == 0 || f[1].len > 19)
+        if (parse_dec(f[1], &out->count) < 0)
             return PEER_MSG_INVALID;
-        for (size_t i = 0; i < f[1].len; i++) {
-            if (f[1].p[i] < '0' || f[1].p[i] > '9')
-                return PEER_MSG_INVALID;
-            v = v * 10 + (unsigned)(f[1].p[i] - '0');
-        }
-        out->count = v;
         return out->kind = PEER_MSG_SYNCED;
+    }
+    if ((span_is(f[0], "HERD-RESUME") || span_is(f[0], "HERD-MARK")) &&
+        n == 3) {
+        if (parse_epoch(f[1], &out->epoch) < 0 ||
+            parse_dec(f[2], &out->seq) < 0)
+            return PEER_MSG_INVALID;
+        return out->kind = span_is(f[0], "HERD-MARK") ? PEER_MSG_MARK
+                                                      : PEER_MSG_RESUME;
     }
     if (span_is(f[0], "HERD-PING") && n == 1)
         return out->kind = PEER_MSG_PING;
@@ -151,4 +180,17 @@ size_t peer_format_synced(unsigned long long count, char *buf, size_t cap)
 size_t peer_format_ping(char *buf, size_t cap)
 {
     return fmt_len(snprintf(buf, cap, "HERD-PING\n"));
+}
+
+size_t peer_format_resume(unsigned long long epoch, unsigned long long seq,
+                          char *buf, size_t cap)
+{
+    return fmt_len(snprintf(buf, cap, "HERD-RESUME %016llx %llu\n", epoch,
+                            seq));
+}
+
+size_t peer_format_mark(unsigned long long epoch, unsigned long long seq,
+                        char *buf, size_t cap)
+{
+    return fmt_len(snprintf(buf, cap, "HERD-MARK %016llx %llu\n", epoch, seq));
 }

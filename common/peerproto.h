@@ -7,6 +7,9 @@
  *                         HERD-AT <stored AT line>
  *                         HERD-SYNCED COUNT
  *                         HERD-PING
+ *                         HERD-RESUME EPOCH SEQ   where I am in your log
+ *                         HERD-MARK EPOCH SEQ     my log up to SEQ is sent
+ * EPOCH is 16 lowercase hex digits (all zero: no log), SEQ decimal.
  */
 #ifndef HERD_PEERPROTO_H
 #define HERD_PEERPROTO_H
@@ -33,7 +36,11 @@ enum peer_msg_kind {
     PEER_MSG_AT,
     PEER_MSG_SYNCED,
     PEER_MSG_PING,
+    PEER_MSG_RESUME,
+    PEER_MSG_MARK,
 };
+
+#define PEER_EPOCH_HEX 16
 
 struct peer_msg {
     enum peer_msg_kind kind;
@@ -43,6 +50,7 @@ struct peer_msg {
     struct proto_span at_line;              /* AT: the stored line */
     struct proto_at at;                     /* AT: parsed */
     unsigned long long count;               /* SYNCED */
+    unsigned long long epoch, seq;          /* RESUME, MARK */
 };
 
 /* True when the line's first field starts with "HERD-": a peer message,
@@ -64,5 +72,9 @@ size_t peer_format_auth(const char *mac, char *buf, size_t cap);
 size_t peer_format_at(const char *at_line, size_t at_len, char *buf, size_t cap);
 size_t peer_format_synced(unsigned long long count, char *buf, size_t cap);
 size_t peer_format_ping(char *buf, size_t cap);
+size_t peer_format_resume(unsigned long long epoch, unsigned long long seq,
+                          char *buf, size_t cap);
+size_t peer_format_mark(unsigned long long epoch, unsigned long long seq,
+                        char *buf, size_t cap);
 
 #endif

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <signal.h>
 #include <stddef.h>
+#include <dirent.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +33,21 @@
 #define COMPACT_RETRY_S 10
 /* While the disk fails, repeat the error in the log this often. */
 #define ERROR_REPEAT_S 10
+/* At every start the log's numbers jump this far ahead, so a number a
+ * neighbour saw from a record that never reached our disk (flooded, then
+ * the process died) is never given to another record. */
+#define SEQ_JUMP (1ull << 32)
+/* A catch-up reader's buffer (it grows for a longer frame). */
+#define READ_CHUNK (256u * 1024)
+
+/* One file of the log: NAME.backlog.FIRST (kept for catch-up),
+ * NAME.journal.old, NAME.journal (the last, being written). */
+struct segment {
+    char *path;
+    uint64_t first_seq;         /* no record in it is numbered lower */
+    uint64_t size;
+    struct journal_index index;
+};
 
 struct journal {
     struct ev_loop *loop;
@@ -56,6 +73,16 @@ struct journal {
     size_t fork_count;
     uint64_t fork_size;
     int lost_at_fork;
+    /* the log (journal_load.h): numbers, epoch, positions in others' */
+    char *name;
+    struct journal_log log;
+    int log_due;                /* a HERD-LOG frame is to be appended */
+    int pos_dirty;              /* some position is to be journalled */
+    int pos_blocked;            /* records missed the journal: positions
+                                   are not journalled until a snapshot */
+    uint64_t backlog_max;       /* bytes of NAME.backlog.* to keep */
+    struct segment *seg;        /* oldest first; the journal is last */
+    size_t n_seg;
 };
 
 static double now_ms(void)
@@ -94,16 +121,130 @@ static void disk_error(struct journal *j, const char *what, int err)
     j->failing = 1;
 }
 
+static int cmp_u64_path(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+
+    return strcmp(x, y);       /* same length: hex numbers sort as text */
+}
+
+/* data_dir/NAME.backlog.<16 hex digits>, oldest first (NULL-terminated,
+ * malloc'd; NULL when out of memory or the directory cannot be read). */
+static char **list_backlog(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char prefix[CONFIG_NAME_MAX + 16], **v = NULL;
+    size_t n = 0, plen;
+
+    if (!d)
+        return calloc(1, sizeof *v);
+    plen = (size_t)snprintf(prefix, sizeof prefix, "%s.backlog.", name);
+    while ((e = readdir(d)) != NULL) {
+        const char *hex = e->d_name + plen;
+        char **nv;
+
+        if (strncmp(e->d_name, prefix, plen) != 0 || strlen(hex) != 16 ||
+            strspn(hex, "0123456789abcdef") != 16)
+            continue;
+        nv = realloc(v, (n + 2) * sizeof *v);
+        if (!nv)
+            break;
+        v = nv;
+        v[n] = join(dir, e->d_name, "");
+        if (!v[n])
+            break;
+        n++;
+    }
+    closedir(d);
+    if (!v)
+        return calloc(1, sizeof *v);
+    v[n] = NULL;
+    qsort(v, n, sizeof *v, cmp_u64_path);
+    return v;
+}
+
+static uint64_t new_epoch(void)
+{
+    uint64_t e = 0;
+
+    while (e == 0) {
+        if (getrandom(&e, sizeof e, 0) != (ssize_t)sizeof e)
+            e = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    }
+    return e;
+}
+
+static int add_segment(struct journal *j, const char *path, uint64_t first,
+                       uint64_t size, struct journal_index *index)
+{
+    struct segment *v = realloc(j->seg, (j->n_seg + 1) * sizeof *v);
+    char *copy = strdup(path);
+
+    if (!v || !copy) {
+        free(copy);
+        if (v)
+            j->seg = v;
+        return -1;
+    }
+    j->seg = v;
+    memset(&v[j->n_seg], 0, sizeof *v);
+    v[j->n_seg].path = copy;
+    v[j->n_seg].first_seq = first;
+    v[j->n_seg].size = size;
+    if (index) {
+        v[j->n_seg].index = *index;
+        memset(index, 0, sizeof *index);
+    }
+    j->n_seg++;
+    return 0;
+}
+
+static void drop_segment(struct journal *j, size_t i)
+{
+    free(j->seg[i].path);
+    journal_index_free(&j->seg[i].index);
+    memmove(&j->seg[i], &j->seg[i + 1], (j->n_seg - i - 1) * sizeof *j->seg);
+    j->n_seg--;
+}
+
+/* The backlog files past what catchup_backlog_mb keeps: the oldest go
+ * while the newer ones alone hold at least that much. */
+static void prune_backlog(struct journal *j)
+{
+    size_t nb = j->n_seg - 1 - (j->n_seg >= 2 &&
+                                strcmp(j->seg[j->n_seg - 2].path,
+                                       j->old_path) == 0);
+    uint64_t total = 0;
+    int removed = 0;
+
+    for (size_t i = 0; i < nb; i++)
+        total += j->seg[i].size;
+    while (nb > 0 && total - j->seg[0].size >= j->backlog_max) {
+        total -= j->seg[0].size;
+        if (unlink(j->seg[0].path) < 0 && errno != ENOENT)
+            log_msg(LOG_WARN, "journal: cannot remove %s: %s", j->seg[0].path,
+                    strerror(errno));
+        drop_segment(j, 0);
+        nb--;
+        removed = 1;
+    }
+    if (removed)
+        journal_load_fsync_dir(j->dir);
+}
+
 struct journal *journal_open(struct ev_loop *loop, const char *dir,
                              const char *name,
-                             enum fsync_mode mode, struct store *s,
-                             char *err, size_t errlen)
+                             enum fsync_mode mode, uint64_t backlog_bytes,
+                             struct store *s, char *err, size_t errlen)
 {
     struct journal *j = calloc(1, sizeof *j);
     uint64_t from_snap = 0, from_old = 0, from_journal = 0;
     double t0 = now_ms();
     struct journal_files files;
     struct journal_loaded got;
+    char **backlog = NULL;
+    size_t nb = 0;
 
     if (!j) {
         snprintf(err, errlen, "out of memory");
@@ -117,7 +258,12 @@ struct journal *journal_open(struct ev_loop *loop, const char *dir,
     j->old_path = join(dir, name, ".journal.old");
     j->snap_path = join(dir, name, ".snapshot");
     j->tmp_path = join(dir, name, ".snapshot.tmp");
-    if (!j->dir || !j->path || !j->old_path || !j->snap_path || !j->tmp_path) {
+    j->name = strdup(name);
+    j->backlog_max = backlog_bytes;
+    backlog = list_backlog(dir, name);
+    if (!j->dir || !j->path || !j->old_path || !j->snap_path || !j->tmp_path ||
+        !j->name || !backlog) {
+        free(backlog);
         snprintf(err, errlen, "out of memory");
         journal_close(j);
         return NULL;
@@ -130,10 +276,42 @@ struct journal *journal_open(struct ev_loop *loop, const char *dir,
     files.path = j->path;
     files.old_path = j->old_path;
     files.snap_path = j->snap_path;
+    files.backlog = (const char *const *)backlog;
+    while (backlog[nb])
+        nb++;
     if (journal_load(&files, s, &got, err, errlen) < 0) {
+        for (size_t i = 0; i < nb; i++)
+            free(backlog[i]);
+        free(backlog);
         journal_close(j);
         return NULL;
     }
+    /* The log's files, oldest first, each with its index. */
+    for (size_t i = 0; i < got.n_files; i++) {
+        struct journal_loaded_file *lf = &got.files[i];
+        const char *path = i < nb ? backlog[i]
+                         : i == nb ? j->old_path : j->path;
+
+        if (lf->present)
+            add_segment(j, path, lf->first_seq, lf->size, &lf->index);
+    }
+    for (size_t i = 0; i < nb; i++)
+        free(backlog[i]);
+    free(backlog);
+    j->log = got.log;
+    got.log.pos = NULL;
+    got.log.n_pos = 0;
+    if (got.damaged || j->log.epoch == 0) {
+        /* A new data_dir, files from before logs were numbered, or a file
+         * set aside: the log starts afresh, and what we held of others'
+         * logs is not known. */
+        j->log.epoch = new_epoch();
+        j->log.epoch_first = j->log.next_seq;
+        j->log.n_pos = 0;
+    } else {
+        j->log.next_seq += SEQ_JUMP;
+    }
+    j->log_due = 1;
     j->fd = got.fd;
     j->size = got.size;
     j->snap_size = got.snap_size;
@@ -141,11 +319,22 @@ struct journal *journal_open(struct ev_loop *loop, const char *dir,
     from_snap = got.from_snap;
     from_old = got.from_old;
     from_journal = got.from_journal;
+    journal_loaded_free(&got);
+    if (j->n_seg == 0 || strcmp(j->seg[j->n_seg - 1].path, j->path) != 0) {
+        snprintf(err, errlen, "out of memory");
+        journal_close(j);
+        return NULL;
+    }
+    prune_backlog(j);
     log_msg(LOG_INFO, "journal: loaded %zu clients from %" PRIu64 " snapshot "
             "records and %" PRIu64 " journal records in %.1f ms (fsync %s, "
             "journal %" PRIu64 " bytes)", s->count, from_snap,
             from_old + from_journal,
             now_ms() - t0, config_fsync_name(mode), j->size);
+    log_msg(LOG_INFO, "journal: log epoch %016llx, next record %llu, %zu "
+            "files of backlog; positions held in %zu neighbours' logs",
+            (unsigned long long)j->log.epoch,
+            (unsigned long long)j->log.next_seq, j->n_seg, j->log.n_pos);
     return j;
 }
 
@@ -175,6 +364,8 @@ static int write_out(struct journal *j)
     return 0;
 }
 
+static void log_hole(struct journal *j);
+
 static void sync_out(struct journal *j)
 {
     double t0 = metrics_clock();
@@ -188,25 +379,43 @@ static void sync_out(struct journal *j)
         /* After a failed fsync the kernel may have dropped the dirty
          * pages: count what was written as lost, re-snapshot later. */
         disk_error(j, "fsync", errno);
-        j->lost = 1;
+        log_hole(j);
         return;
     }
     j->dirty = 0;
 }
 
-void journal_append(struct journal *j, const char *line, size_t len)
+/* The log has a hole from here: records applied (and flooded) that the
+ * journal will not hold.  A new epoch, so no neighbour resumes across the
+ * hole, and no position is journalled until a snapshot holds the store. */
+static void log_hole(struct journal *j)
+{
+    j->lost = 1;
+    j->pos_blocked = 1;
+    j->log.epoch = new_epoch();
+    j->log.epoch_first = j->log.next_seq;
+    j->log_due = 1;
+    log_msg(LOG_WARN, "journal: the log begins epoch %016llx at record %llu; "
+            "neighbours' next catch-up from this node is a full walk",
+            (unsigned long long)j->log.epoch,
+            (unsigned long long)j->log.next_seq);
+}
+
+/* Buffer one frame.  0, or -1 when it could not be (a hole). */
+static int append_frame(struct journal *j, const char *line, size_t len)
 {
     size_t need = JC_FRAME_HEAD + len;
 
     if (len == 0 || len > JC_MAX_PAYLOAD)
-        return;
+        return -1;
     if (j->len + need > JOURNAL_BUF_MAX && write_out(j) < 0) {
         /* The disk refuses and the buffer is full: drop it rather than
          * grow without bound.  The store still holds every record. */
         log_msg(LOG_ERROR, "journal: dropped %zu buffered bytes; a snapshot "
                 "is written when the disk recovers", j->len);
         j->len = 0;
-        j->lost = 1;
+        journal_index_cut(&j->seg[j->n_seg - 1].index, j->size);
+        log_hole(j);
     }
     if (j->len + need > j->cap) {
         size_t cap = j->cap ? j->cap : 65536;
@@ -218,13 +427,60 @@ void journal_append(struct journal *j, const char *line, size_t len)
         if (!p) {
             log_msg(LOG_ERROR, "journal: out of memory; an update missed the "
                     "journal (a snapshot will cover it)");
-            j->lost = 1;
-            return;
+            return -1;
         }
         j->buf = p;
         j->cap = cap;
     }
     j->len += jc_frame_encode(line, len, j->buf + j->len);
+    return 0;
+}
+
+/* HERD-LOG and HERD-POS frames owed (journal_load.h). */
+static void append_control(struct journal *j)
+{
+    char buf[256];
+    size_t n;
+
+    if (j->log_due) {
+        n = journal_control_log(j->log.epoch, j->log.next_seq, buf,
+                                sizeof buf);
+        if (append_frame(j, buf, n) == 0)
+            j->log_due = 0;
+    }
+    if (!j->pos_dirty || j->pos_blocked)
+        return;
+    j->pos_dirty = 0;
+    for (size_t i = 0; i < j->log.n_pos; i++) {
+        struct journal_pos *p = &j->log.pos[i];
+
+        if (!p->dirty)
+            continue;
+        n = journal_control_pos(p->peer, p->epoch, p->seq, buf, sizeof buf);
+        if (append_frame(j, buf, n) == 0)
+            p->dirty = 0;
+        else
+            j->pos_dirty = 1;
+    }
+}
+
+void journal_append(struct journal *j, const char *line, size_t len)
+{
+    uint64_t off;
+
+    if (len == 0 || len > JC_MAX_PAYLOAD)
+        return;
+    if (j->log_due)
+        append_control(j);
+    if (append_frame(j, line, len) < 0) {
+        log_hole(j);
+        return;
+    }
+    /* Where the frame will lie (append_frame() may have written or
+     * dropped what was buffered before it). */
+    off = j->size + j->len - (JC_FRAME_HEAD + len);
+    journal_index_add(&j->seg[j->n_seg - 1].index, off, j->log.next_seq);
+    j->log.next_seq++;
     if (j->mode == FSYNC_ALWAYS)
         j->unsynced = 1;
 }
@@ -238,6 +494,9 @@ void journal_flush(struct journal *j)
 {
     if (!j)
         return;
+    /* (A HERD-LOG frame owed waits for the first record or position.) */
+    if (j->pos_dirty)
+        append_control(j);
     /* Every mode writes once per loop iteration, so a kill -9 of the
      * process loses nothing the kernel has been given.  While the disk
      * fails, the retries come from journal_tick(), once a second. */
@@ -314,6 +573,32 @@ fail:
     }
 }
 
+static void retire_old(struct journal *j)
+{
+    size_t i = j->n_seg >= 2 ? j->n_seg - 2 : 0;
+    char name[CONFIG_NAME_MAX + 32], *path;
+
+    if (j->n_seg < 2 || strcmp(j->seg[i].path, j->old_path) != 0) {
+        if (unlink(j->old_path) == 0)
+            journal_load_fsync_dir(j->dir);
+        return;
+    }
+    snprintf(name, sizeof name, "%s.backlog.%016llx", j->name,
+             (unsigned long long)j->seg[i].first_seq);
+    path = join(j->dir, name, "");
+    if (j->backlog_max == 0 || !path || rename(j->old_path, path) < 0) {
+        if (unlink(j->old_path) == 0)
+            journal_load_fsync_dir(j->dir);
+        drop_segment(j, i);
+        free(path);
+        return;
+    }
+    free(j->seg[i].path);
+    j->seg[i].path = path;
+    journal_load_fsync_dir(j->dir);
+    prune_backlog(j);
+}
+
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
     struct journal *j = container_of(w, struct journal, child_w);
@@ -352,9 +637,18 @@ static void on_child(struct ev_loop *loop, ev_child *w, int revents)
         return;
     }
     /* The snapshot holds every record of NAME.journal.old (applied before
-     * the fork), so that can go; the journal holds everything since. */
-    if (unlink(j->old_path) == 0)
-        journal_load_fsync_dir(j->dir);
+     * the fork), so the store needs it no more; the journal holds
+     * everything since.  It stays as backlog for catch-up (renamed
+     * NAME.backlog.FIRST) while catchup_backlog_mb keeps it. */
+    retire_old(j);
+    if (j->pos_blocked && !j->lost) {
+        /* No hole since the fork: the snapshot and the journal hold all
+         * we hold, so positions may be journalled again. */
+        j->pos_blocked = 0;
+        for (size_t i = 0; i < j->log.n_pos; i++)
+            j->log.pos[i].dirty = 1;
+        j->pos_dirty = j->log.n_pos > 0;
+    }
     j->snap_size = (uint64_t)st.st_size;
     log_msg(LOG_INFO, "journal: compacted %zu records into %s (%" PRIu64
             " bytes) in %.1f ms, in the background; the journal was %" PRIu64
@@ -389,10 +683,28 @@ static int rotate(struct journal *j)
     }
     close(j->fd);
     j->fd = fd;
+    free(j->seg[j->n_seg - 1].path);
+    j->seg[j->n_seg - 1].path = strdup(j->old_path);
+    j->seg[j->n_seg - 1].size = j->size;
+    if (!j->seg[j->n_seg - 1].path ||
+        add_segment(j, j->path, j->log.next_seq, JC_JOURNAL_HEAD, NULL) < 0) {
+        /* Out of memory: forget the backlog rather than misread it. */
+        while (j->n_seg > 0)
+            drop_segment(j, j->n_seg - 1);
+        add_segment(j, j->path, j->log.next_seq, JC_JOURNAL_HEAD, NULL);
+        log_hole(j);
+    }
     j->size = JC_JOURNAL_HEAD;
     j->dirty = 1;
     sync_out(j);
     journal_load_fsync_dir(j->dir);
+    /* Each file says where the log stands as it begins, and where this
+     * node is in its neighbours' logs, so the older files can go. */
+    j->log_due = 1;
+    for (size_t i = 0; i < j->log.n_pos; i++)
+        j->log.pos[i].dirty = 1;
+    j->pos_dirty = j->log.n_pos > 0;
+    append_control(j);
     return 0;
 }
 
@@ -502,10 +814,213 @@ void journal_close(struct journal *j)
     }
     free(j->chunk);
     free(j->buf);
+    while (j->n_seg > 0)
+        drop_segment(j, j->n_seg - 1);
+    free(j->seg);
+    journal_log_free(&j->log);
+    free(j->name);
     free(j->dir);
     free(j->path);
     free(j->old_path);
     free(j->snap_path);
     free(j->tmp_path);
     free(j);
+}
+
+uint64_t journal_epoch(const struct journal *j)
+{
+    return j ? j->log.epoch : 0;
+}
+
+uint64_t journal_last_seq(const struct journal *j)
+{
+    return j ? j->log.next_seq - 1 : 0;
+}
+
+int journal_position(const struct journal *j, const char *peer,
+                     uint64_t *epoch, uint64_t *seq)
+{
+    const struct journal_pos *p = j ? journal_log_find_pos(&j->log, peer)
+                                    : NULL;
+
+    if (!p)
+        return 0;
+    *epoch = p->epoch;
+    *seq = p->seq;
+    return 1;
+}
+
+void journal_set_position(struct journal *j, const char *peer, uint64_t epoch,
+                          uint64_t seq)
+{
+    const struct journal_pos *p;
+
+    if (!j || journal_log_set_pos(&j->log, peer, epoch, seq) < 0)
+        return;
+    p = journal_log_find_pos(&j->log, peer);
+    ((struct journal_pos *)p)->dirty = 1;
+    j->pos_dirty = 1;
+}
+
+struct journal_reader {
+    int *fd;                    /* the files from the one holding after+1 */
+    size_t n, cur;
+    uint64_t off;               /* next frame in fd[cur] */
+    uint64_t next_seq, after, end, last;
+    unsigned char *buf;
+    size_t cap, have;
+    uint64_t buf_off;           /* file offset of buf[0] */
+};
+
+struct journal_reader *journal_reader_open(struct journal *j, uint64_t epoch,
+                                           uint64_t after, const char **why)
+{
+    struct journal_reader *r;
+    const struct journal_mark *m;
+    size_t k;
+
+    if (!j) {
+        *why = "no journal";
+        return NULL;
+    }
+    if (epoch != j->log.epoch) {
+        *why = epoch == 0 ? "the peer holds nothing of this log"
+                          : "the peer's position is in another epoch";
+        return NULL;
+    }
+    if (after > j->log.next_seq - 1) {
+        *why = "the peer's position is past the end of this log";
+        return NULL;
+    }
+    if (after + 1 < j->log.epoch_first || after + 1 < j->seg[0].first_seq) {
+        *why = "the peer's position is gone from the backlog";
+        return NULL;
+    }
+    /* Everything numbered up to now must be in the files. */
+    if (j->failing || write_out(j) < 0 || j->len > 0) {
+        *why = "the journal cannot be written";
+        return NULL;
+    }
+    for (k = j->n_seg - 1; k > 0 && j->seg[k].first_seq > after + 1; k--)
+        ;
+    r = calloc(1, sizeof *r);
+    if (!r || !(r->fd = calloc(j->n_seg - k, sizeof *r->fd)) ||
+        !(r->buf = malloc(READ_CHUNK))) {
+        if (r)
+            free(r->fd);
+        free(r);
+        *why = "out of memory";
+        return NULL;
+    }
+    r->cap = READ_CHUNK;
+    for (size_t i = k; i < j->n_seg; i++) {
+        int fd = open(j->seg[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            *why = "a backlog file cannot be opened";
+            r->n = i - k;
+            journal_reader_close(r);
+            return NULL;
+        }
+        r->fd[r->n++] = fd;
+    }
+    m = journal_index_find(&j->seg[k].index, after + 1);
+    r->off = m ? m->off : JC_JOURNAL_HEAD;
+    r->next_seq = m ? m->seq : j->seg[k].first_seq;
+    r->after = after;
+    r->last = after;
+    r->end = j->log.next_seq - 1;
+    return r;
+}
+
+/* Make the frame at r->off whole in the buffer: 1, 0 at the end of the
+ * file (or a torn tail), -1 corrupt. */
+static int reader_frame(struct journal_reader *r, const unsigned char **payload,
+                        size_t *plen)
+{
+    for (int tries = 0; tries < 3; tries++) {
+        size_t at = (size_t)(r->off - r->buf_off);
+        int rc = 0;
+
+        if (r->off >= r->buf_off && at <= r->have)
+            rc = jc_frame_decode(r->buf + at, r->have - at, payload, plen);
+        if (rc != 0)
+            return rc;
+        /* Not whole here: read from the frame on (a bigger buffer when
+         * the frame is longer than it). */
+        if (r->off >= r->buf_off && at <= r->have && r->have - at >= 4) {
+            uint32_t len = (uint32_t)r->buf[at] | (uint32_t)r->buf[at + 1] << 8 |
+                           (uint32_t)r->buf[at + 2] << 16 |
+                           (uint32_t)r->buf[at + 3] << 24;
+            size_t need = JC_FRAME_HEAD + (size_t)len;
+            if (len <= JC_MAX_PAYLOAD && need > r->cap) {
+                unsigned char *b = realloc(r->buf, need);
+                if (!b)
+                    return -1;
+                r->buf = b;
+                r->cap = need;
+            }
+        }
+        ssize_t got = pread(r->fd[r->cur], r->buf, r->cap, (off_t)r->off);
+        if (got < 0)
+            return -1;
+        r->buf_off = r->off;
+        r->have = (size_t)got;
+        if (got == 0)
+            return 0;
+    }
+    return 0;
+}
+
+int journal_reader_next(struct journal_reader *r, const char **line,
+                        size_t *len)
+{
+    while (r->cur < r->n) {
+        const unsigned char *payload;
+        size_t plen;
+        char peer[CONFIG_NAME_MAX + 1];
+        uint64_t epoch, seq;
+        int rc = reader_frame(r, &payload, &plen), kind;
+
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            r->cur++;
+            r->off = JC_JOURNAL_HEAD;
+            r->have = 0;
+            continue;
+        }
+        r->off += JC_FRAME_HEAD + plen;
+        kind = journal_control_parse(payload, plen, peer, &epoch, &seq);
+        if (kind == 1)
+            r->next_seq = seq;
+        if (kind != 0)
+            continue;
+        seq = r->next_seq++;
+        if (seq <= r->after)
+            continue;
+        if (seq > r->end)
+            break;
+        r->last = seq;
+        *line = (const char *)payload;
+        *len = plen;
+        return 1;
+    }
+    r->last = r->end;
+    return 0;
+}
+
+uint64_t journal_reader_seq(const struct journal_reader *r)
+{
+    return r->last;
+}
+
+void journal_reader_close(struct journal_reader *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        close(r->fd[i]);
+    free(r->fd);
+    free(r->buf);
+    free(r);
 }

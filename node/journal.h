@@ -16,6 +16,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/config.h"
 #include "store.h"
@@ -30,8 +31,8 @@ struct journal;
  * when the files cannot be opened or read at all. */
 struct journal *journal_open(struct ev_loop *loop, const char *dir,
                              const char *name,
-                             enum fsync_mode mode, struct store *s,
-                             char *err, size_t errlen);
+                             enum fsync_mode mode, uint64_t backlog_bytes,
+                             struct store *s, char *err, size_t errlen);
 
 /* Record an applied update (the stored AT line, no "\n"). */
 void journal_append(struct journal *j, const char *line, size_t len);
@@ -48,6 +49,36 @@ int journal_unsynced(const struct journal *j);
  * compaction into a snapshot when the journal has grown enough (its end
  * is seen through an ev_child watcher on the loop). */
 void journal_tick(struct journal *j, struct store *s);
+
+/* The log (node/journal_load.h): every appended update takes the next
+ * number; older journal files stay as backlog (NAME.backlog.FIRST) while
+ * the newer ones hold less than backlog_bytes.  Its epoch, and the number
+ * of the last update (0 with no journal). */
+uint64_t journal_epoch(const struct journal *j);
+uint64_t journal_last_seq(const struct journal *j);
+
+/* Where this node is in peer's log: 1 and *epoch, *seq when known. */
+int journal_position(const struct journal *j, const char *peer,
+                     uint64_t *epoch, uint64_t *seq);
+/* This node now holds every record of peer's log epoch up to seq; it is
+ * journalled after the updates appended so far (so a restart remembers
+ * it only with them). */
+void journal_set_position(struct journal *j, const char *peer, uint64_t epoch,
+                          uint64_t seq);
+
+/* A reader of this node's log for a peer that holds everything up to
+ * after: NULL, with the reason, when the log cannot serve it (another
+ * epoch, gone from the backlog, past the end): then a full walk. */
+struct journal_reader;
+struct journal_reader *journal_reader_open(struct journal *j, uint64_t epoch,
+                                           uint64_t after, const char **why);
+/* The next record after `after`, up to the end the log had at open:
+ * 1 (line valid until the next call), 0 done, -1 a file cannot be read. */
+int journal_reader_next(struct journal_reader *r, const char **line,
+                        size_t *len);
+/* Every record up to this number has been returned (or skipped). */
+uint64_t journal_reader_seq(const struct journal_reader *r);
+void journal_reader_close(struct journal_reader *r);
 
 /* Write, fsync and close (a clean stop; a compaction under way is
  * abandoned).  NULL is fine. */

@@ -15,6 +15,7 @@
 #include "common/auth.h"
 #include "common/log.h"
 #include "conn.h"
+#include "journal.h"
 #include "resolve.h"
 #include "metrics.h"
 
@@ -24,6 +25,7 @@
 #define PING_EVERY 5.0          /* send something at least this often */
 #define SILENCE_LIMIT 20.0      /* a peer quiet this long is gone */
 #define LINK_OUTPUT_MAX (8u << 20)  /* per link; past it, drop and resync */
+#define MARK_EVERY 1024         /* incremental catch-up: a MARK this often */
 
 struct link {
     struct node *node;
@@ -49,6 +51,12 @@ struct link {
     /* catch-up we receive, until the peer's HERD-SYNCED */
     int receiving_catchup;
     unsigned long long received, applied;
+    /* incremental catch-up (docs/PEERS.md "Catch-up") */
+    int awaiting_resume;        /* up; the peer's HERD-RESUME not yet here */
+    struct journal_reader *reader;  /* sending from our log; NULL: walk */
+    uint64_t mark_epoch, marked;    /* the last HERD-MARK we sent */
+    unsigned since_mark;        /* records sent since it */
+    struct link_catchup stats;
     int failures;               /* dial failures in a row, for the log */
     /* dialer: the name lookup under way, and its answer's addresses,
      * tried in order until one connects */
@@ -67,6 +75,11 @@ static size_t max_peer_line(const struct node *n)
 {
     (void)n;
     return PEER_LINE_MAX;
+}
+
+const struct link_catchup *link_catchup(const struct link *l)
+{
+    return &l->stats;
 }
 
 const char *link_peer(const struct link *l)
@@ -137,59 +150,177 @@ static void set_state(struct link *l, enum link_state s)
     l->node->status_dirty = 1;
 }
 
+static void send_mark(struct link *l, uint64_t epoch, uint64_t seq)
+{
+    char out[96];
+    size_t k = peer_format_mark(epoch, seq, out, sizeof out);
+
+    send_line(l, l->conn, out, k);
+    l->mark_epoch = epoch;
+    l->marked = seq;
+    l->since_mark = 0;
+}
+
+static void send_at(struct link *l, const char *line, size_t len)
+{
+    struct conn *c = l->conn;
+    char stack[1024];
+    size_t need = peer_format_at(line, len, stack, sizeof stack);
+
+    if (need + 1 <= sizeof stack) {
+        send_line(l, c, stack, need);
+    } else {
+        char *big = malloc(need + 1);
+        if (!big) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        peer_format_at(line, len, big, need + 1);
+        send_line(l, c, big, need);
+        free(big);
+    }
+    l->sent++;
+    l->stats.sent_records++;
+    l->stats.sent_bytes += need;
+    l->node->catchup_sent++;
+    metrics_catchup(l->peer, METRICS_OUT);
+}
+
+/* The next record of an incremental catch-up: 1 with it, 0 at the end.
+ * A record superseded since (the store holds another line for that
+ * client) is skipped: the newer one is later in the log. */
+static int next_from_log(struct link *l, const char **line, size_t *len)
+{
+    for (;;) {
+        struct proto_at at;
+        struct record *r;
+        const char *held;
+        size_t hlen;
+        int rc = journal_reader_next(l->reader, line, len);
+
+        if (rc < 0) {
+            log_msg(LOG_WARN, "catch-up to %s: cannot read the backlog; a "
+                    "full walk instead", l->peer);
+            journal_reader_close(l->reader);
+            l->reader = NULL;
+            l->stats.mode = "full";
+            store_cursor_start(&l->node->store, &l->cursor);
+            return -1;
+        }
+        if (rc == 0)
+            return 0;
+        if (proto_parse_at(*line, *len, &at) < 0)
+            continue;
+        r = store_find(&l->node->store, at.id.p, at.id.len);
+        if (r) {
+            held = record_line(r, &hlen);
+            if (hlen != *len || memcmp(held, *line, hlen) != 0)
+                continue;
+        }
+        return 1;
+    }
+}
+
 /* Send catch-up records while the output queue has room for them. */
 static void fill_catchup(struct link *l)
 {
     struct conn *c = l->conn;
-    char stack[1024];
+    char stack[64];
     size_t target = LINK_OUTPUT_MAX / 4;
 
     while (l->sending_catchup && !c->closed && buf_len(&c->out) < target) {
-        /* Records stored after link-up are flooded as they arrive; the
-         * walk may still meet some of them, which costs a stale message,
-         * never a lost one. */
-        struct record *r = store_cursor_next(&l->node->store, &l->cursor);
-        if (r == NULL) {
+        const char *line = NULL;
+        size_t len = 0;
+        int more;
+
+        if (l->reader) {
+            more = next_from_log(l, &line, &len);
+            if (more < 0)
+                continue;       /* now walking */
+        } else {
+            /* Records stored after link-up are flooded as they arrive;
+             * the walk may still meet some of them, which costs a stale
+             * message, never a lost one. */
+            struct record *r = store_cursor_next(&l->node->store, &l->cursor);
+            more = r != NULL;
+            if (r)
+                line = record_line(r, &len);
+        }
+        if (!more) {
+            struct journal *j = l->node->journal;
             size_t n = peer_format_synced(l->sent, stack, sizeof stack);
+
             l->sending_catchup = 0;
+            l->stats.sending = 0;
             send_line(l, c, stack, n);
+            /* Every record of our log so far is sent: by this catch-up,
+             * by floods since link-up, or it came from this peer. */
+            if (j && !c->closed)
+                send_mark(l, journal_epoch(j), journal_last_seq(j));
+            journal_reader_close(l->reader);
+            l->reader = NULL;
             log_msg(LOG_INFO, "catch-up to %s: sent %llu records", l->peer,
                     l->sent);
+            l->node->status_dirty = 1;
             return;
         }
-        size_t len;
-        const char *line = record_line(r, &len);
-        size_t need = peer_format_at(line, len, stack, sizeof stack);
-        if (need + 1 <= sizeof stack) {
-            send_line(l, c, stack, need);
-        } else {
-            char *big = malloc(need + 1);
-            if (!big) {
-                conn_close(c, "out of memory");
-                return;
-            }
-            peer_format_at(line, len, big, need + 1);
-            send_line(l, c, big, need);
-            free(big);
-        }
-        l->sent++;
-        l->node->catchup_sent++;
-        metrics_catchup(l->peer, METRICS_OUT);
+        send_at(l, line, len);
+        if (l->reader && ++l->since_mark >= MARK_EVERY && !c->closed)
+            send_mark(l, l->mark_epoch, journal_reader_seq(l->reader));
     }
+}
+
+/* The peer said where it is in our log: send what it lacks. */
+static void start_catchup(struct link *l, uint64_t epoch, uint64_t after)
+{
+    struct journal *j = l->node->journal;
+    const char *why = "no journal";
+
+    l->awaiting_resume = 0;
+    l->reader = j ? journal_reader_open(j, epoch, after, &why) : NULL;
+    l->sent = 0;
+    l->stats.sent_records = l->stats.sent_bytes = 0;
+    l->stats.sending = 1;
+    l->since_mark = 0;
+    if (l->reader) {
+        l->stats.mode = "incremental";
+        l->stats.incremental++;
+        l->mark_epoch = epoch;
+        log_msg(LOG_INFO, "catch-up to %s: the records after %llu of epoch "
+                "%016llx", l->peer, (unsigned long long)after,
+                (unsigned long long)epoch);
+    } else {
+        l->stats.mode = "full";
+        l->stats.full++;
+        log_msg(LOG_INFO, "catch-up to %s: a full walk (%s)", l->peer, why);
+        store_cursor_start(&l->node->store, &l->cursor);
+    }
+    l->sending_catchup = 1;
+    fill_catchup(l);
 }
 
 static void link_up(struct link *l)
 {
+    uint64_t epoch = 0, seq = 0;
+    char out[96];
+    size_t k;
+
     set_state(l, LINK_UP);
     l->backoff = BACKOFF_FIRST;
     l->failures = 0;
     log_msg(LOG_INFO, "link up: %s (%s)", l->peer, l->conn->addr);
-    store_cursor_start(&l->node->store, &l->cursor);
-    l->sending_catchup = 1;
-    l->sent = 0;
+    /* First where we are in the peer's log; our catch-up waits for the
+     * peer to say where it is in ours. */
+    if (!journal_position(l->node->journal, l->peer, &epoch, &seq))
+        epoch = seq = 0;
+    k = peer_format_resume(epoch, seq, out, sizeof out);
+    send_line(l, l->conn, out, k);
+    l->awaiting_resume = 1;
+    l->sending_catchup = 0;
     l->receiving_catchup = 1;
     l->received = l->applied = 0;
-    fill_catchup(l);
+    l->stats.received_records = l->stats.received_bytes = 0;
+    l->stats.receiving = 1;
 }
 
 static void handle_up_line(struct link *l, const char *line, size_t len)
@@ -208,6 +339,8 @@ static void handle_up_line(struct link *l, const char *line, size_t len)
             metrics_catchup(l->peer, METRICS_IN);
             l->received++;
             l->applied += applied;
+            l->stats.received_records++;
+            l->stats.received_bytes += len + 1;
         } else if (applied) {
             log_msg(LOG_INFO, "update from %s: %.*s", l->peer,
                     (int)(m.at.id.len > 256 ? 256 : m.at.id.len), m.at.id.p);
@@ -216,9 +349,26 @@ static void handle_up_line(struct link *l, const char *line, size_t len)
     case PEER_MSG_SYNCED:
         if (l->receiving_catchup) {
             l->receiving_catchup = 0;
+            l->stats.receiving = 0;
+            l->node->status_dirty = 1;
             log_msg(LOG_INFO, "catch-up from %s: received %llu records, "
                     "%llu newer than held", l->peer, l->received, l->applied);
         }
+        break;
+    case PEER_MSG_RESUME:
+        if (l->awaiting_resume)
+            start_catchup(l, m.epoch, m.seq);
+        else
+            log_msg(LOG_WARN, "link %s: ignoring a second HERD-RESUME",
+                    l->peer);
+        break;
+    case PEER_MSG_MARK:
+        /* Everything of the peer's log up to m.seq has reached us (and
+         * been applied, or found older than held): remember it, in the
+         * journal after those records. */
+        journal_set_position(l->node->journal, l->peer, m.epoch, m.seq);
+        l->stats.their_epoch = m.epoch;
+        l->stats.their_seq = m.seq;
         break;
     case PEER_MSG_PING:
         break;
@@ -377,6 +527,10 @@ static void on_close(struct conn *c, const char *why)
     }
     set_state(l, LINK_DOWN);
     l->sending_catchup = 0;
+    l->awaiting_resume = 0;
+    l->stats.sending = l->stats.receiving = 0;
+    journal_reader_close(l->reader);
+    l->reader = NULL;
     if (l->dialer && l->next_addr < l->addrs.n)
         connect_next(l);        /* this address failed: the next one */
     else
@@ -496,6 +650,10 @@ static struct link *new_link(struct node *n, const struct node_conf *peer)
     l->port = peer->port;
     l->dialer = strcmp(n->name, peer->name) < 0;
     l->backoff = BACKOFF_FIRST;
+    l->stats.mode = "none";
+    if (journal_position(n->journal, l->peer, &l->stats.their_epoch,
+                         &l->stats.their_seq) == 0)
+        l->stats.their_epoch = l->stats.their_seq = 0;
     ev_timer_init(&l->retry, on_retry, 0., 0.);
     return l;
 }
@@ -509,6 +667,7 @@ static void free_link(struct link *l)
         conn_close(l->conn, "link removed");
     ev_timer_stop(l->node->loop, &l->retry);
     resolve_cancel(l->resolving);
+    journal_reader_close(l->reader);
     free(l);
 }
 
@@ -672,7 +831,14 @@ void link_tick(struct node *n, double now)
             conn_close(l->conn, "peer silent too long");
             continue;
         }
-        if (now - l->last_tx >= PING_EVERY)
+        /* Past its catch-up, a link tells the peer once a second how far
+         * our log is sent (floods go out as records are applied). */
+        if (n->journal && !l->sending_catchup && !l->awaiting_resume &&
+            (journal_epoch(n->journal) != l->mark_epoch ||
+             journal_last_seq(n->journal) != l->marked))
+            send_mark(l, journal_epoch(n->journal),
+                      journal_last_seq(n->journal));
+        if (!l->conn->closed && now - l->last_tx >= PING_EVERY)
             send_line(l, l->conn, out, k);
     }
 }

@@ -4,6 +4,7 @@
 #define HERD_LINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/peerproto.h"
 #include "node.h"
@@ -16,6 +17,20 @@ enum link_state {
     LINK_HANDSHAKE,
     LINK_UP,
 };
+
+/* Catch-up figures of one link, for the status file. */
+struct link_catchup {
+    const char *mode;           /* the last we sent: "incremental", "full",
+                                   or "none" yet */
+    unsigned long long sent_records, sent_bytes;        /* the last we sent */
+    unsigned long long received_records, received_bytes; /* last received */
+    unsigned long long incremental, full;   /* catch-ups sent of each kind */
+    int sending, receiving;     /* under way */
+    /* where this node is in the peer's log (HERD-MARK) */
+    uint64_t their_epoch, their_seq;
+};
+
+const struct link_catchup *link_catchup(const struct link *l);
 
 /* Create the links of n->cfg's node n->name, and start dialing. */
 int link_start_all(struct node *n);

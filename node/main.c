@@ -276,7 +276,9 @@ int main(int argc, char **argv)
     /* The node's own records first, before it serves or links: the
      * neighbours' catch-up then brings only what it missed. */
     n->journal = journal_open(n->loop, n->cfg.data_dir, n->name,
-                              n->cfg.fsync, &n->store, err, sizeof err);
+                              n->cfg.fsync,
+                              (uint64_t)n->cfg.catchup_backlog_mb << 20,
+                              &n->store, err, sizeof err);
     if (!n->journal)
         die("%s", "journal", err);
     n->places = places_new(n->loop, &n->cfg);

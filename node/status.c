@@ -8,9 +8,49 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "link.h"
 #include "metrics.h"
 #include "places.h"
+
+/* A link's catch-up figures (docs/PEERS.md "Catch-up"). */
+static void add_catchup(cJSON *l, const struct link_catchup *cu)
+{
+    cJSON *c = cJSON_AddObjectToObject(l, "catchup");
+    char epoch[24];
+
+    if (!c)
+        return;
+    cJSON_AddStringToObject(c, "mode", cu->mode);
+    cJSON_AddBoolToObject(c, "sending", cu->sending);
+    cJSON_AddBoolToObject(c, "receiving", cu->receiving);
+    cJSON_AddNumberToObject(c, "sent_records", (double)cu->sent_records);
+    cJSON_AddNumberToObject(c, "sent_bytes", (double)cu->sent_bytes);
+    cJSON_AddNumberToObject(c, "received_records",
+                            (double)cu->received_records);
+    cJSON_AddNumberToObject(c, "received_bytes", (double)cu->received_bytes);
+    cJSON_AddNumberToObject(c, "incremental", (double)cu->incremental);
+    cJSON_AddNumberToObject(c, "full", (double)cu->full);
+    snprintf(epoch, sizeof epoch, "%016llx",
+             (unsigned long long)cu->their_epoch);
+    cJSON_AddStringToObject(c, "their_epoch", epoch);
+    cJSON_AddNumberToObject(c, "their_seq", (double)cu->their_seq);
+}
+
+/* The node's log: its epoch (hex: 64 bits do not fit a JSON number) and
+ * the number of its last update. */
+static void add_log(cJSON *o, const struct journal *j)
+{
+    cJSON *g = cJSON_AddObjectToObject(o, "log");
+    char epoch[24];
+
+    if (!g)
+        return;
+    snprintf(epoch, sizeof epoch, "%016llx",
+             (unsigned long long)journal_epoch(j));
+    cJSON_AddStringToObject(g, "epoch", epoch);
+    cJSON_AddNumberToObject(g, "seq", (double)journal_last_seq(j));
+}
 
 static cJSON *status_json(const struct node *n)
 {
@@ -42,8 +82,10 @@ static cJSON *status_json(const struct node *n)
         cJSON_AddStringToObject(l, "peer", link_peer(n->links[i]));
         cJSON_AddStringToObject(l, "state",
                                 link_state_name(link_state(n->links[i])));
+        add_catchup(l, link_catchup(n->links[i]));
         cJSON_AddItemToArray(links, l);
     }
+    add_log(o, n->journal);
     mx = metrics_json(n);
     if (mx)
         cJSON_AddItemToObject(o, "metrics", mx);

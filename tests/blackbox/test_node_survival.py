@@ -225,7 +225,12 @@ def test_status_file(procs, tmp_path):
     st = wait_for(lambda: (h.status("Hill") or {}).get("clients") == 1 and h.status("Hill"))
     assert st["name"] == "Hill" and st["pid"] == h.procs["Hill"].pid
     assert st["links_up"] == 1 and st["links_total"] == 1
-    assert st["links"] == [{"peer": "Jaquez", "state": "up"}]
+    assert [{k: x[k] for k in ("peer", "state")} for x in st["links"]] == \
+        [{"peer": "Jaquez", "state": "up"}]
+    # Catch-up figures per link (test_catchup.py checks their values).
+    assert set(st["links"][0]["catchup"]) >= {
+        "mode", "sent_records", "sent_bytes", "received_records",
+        "received_bytes"}
 
 
 def test_sighup_relinks_without_restart(procs, tmp_path):
@@ -238,8 +243,9 @@ def test_sighup_relinks_without_restart(procs, tmp_path):
     open(h.ini, "w").write(text)
     for name in ("Hill", "Jaquez", "Smith"):
         h.procs[name].send_signal(signal.SIGHUP)
-    wait_for(lambda: (h.status("Hill") or {}).get("links") == [{"peer": "Smith", "state": "up"}],
-             what="Hill to link to Smith instead")
+    wait_for(lambda: [(x["peer"], x["state"]) for x in
+                      (h.status("Hill") or {}).get("links", [])] ==
+             [("Smith", "up")], what="Hill to link to Smith instead")
     assert h.procs["Hill"].pid == pid and h.procs["Hill"].poll() is None
     c = h.client("Smith")
     wait_for(lambda: c.whatsat("WHATSAT keep 1 1").startswith(at), what="Smith catch-up")

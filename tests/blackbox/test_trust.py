@@ -35,6 +35,10 @@ def handshake(h, dialer, listener, nonce, secret):
 TOPO = {"Apple": ["Pear"], "Pear": []}
 
 
+# HERD-RESUME from a peer that holds nothing of the node's log.
+NO_LOG = b"HERD-RESUME 0000000000000000 0\n"
+
+
 def test_secret_holder_links_and_replay_is_refused(procs, tmp_path):
     h = Herd(procs, tmp_path, topology=TOPO)
     h.start("Pear")             # Apple (the dialer) is played by the test
@@ -42,8 +46,12 @@ def test_secret_holder_links_and_replay_is_refused(procs, tmp_path):
     nonce = "0123456789abcdef" * 2
     c, nl, auth = handshake(h, "Apple", "Pear", nonce, secret)
     c.send(auth)
-    # Authenticated: a flood line is now accepted and stored.
+    # Authenticated: the node says where it is in our log; we say we hold
+    # nothing of its log, and it sends its (empty) catch-up.
+    c.read_until(b"HERD-RESUME 0000000000000000 0\n")
+    c.send(NO_LOG)
     c.read_until(b"HERD-SYNCED 0\n")
+    # A flood line is now accepted and stored.
     line = b"AT Apple +0.000000001 from.test +1+1 1621464827"
     c.send(b"HERD-AT " + line + b"\n")
     wait_for(lambda: held_line(h, "Pear", "from.test") == line,
@@ -84,6 +92,7 @@ def test_malformed_frames_after_auth_change_nothing(procs, tmp_path):
     secret = read_secret(h)
     c, _, auth = handshake(h, "Apple", "Pear", "cd" * 16, secret)
     c.send(auth)
+    c.send(NO_LOG)
     c.read_until(b"HERD-SYNCED 0\n")
     good = b"AT Apple +0.000000001 victim +1+1 1621464827"
     c.send(b"HERD-AT " + good + b"\n")

@@ -46,6 +46,7 @@ static int teardown(void **state)
 
     if (f->got.fd >= 0)
         close(f->got.fd);
+    journal_loaded_free(&f->got);
     store_free(&f->store);
     free(f->path);
     free(f->old_path);
@@ -404,6 +405,111 @@ static void test_unopenable_journal_fails_with_reason(void **state)
     rmdir(f->path);
 }
 
+#define LOG_E1 "HERD-LOG 00000000000000e1 100"
+#define POS_J "HERD-POS Jaquez 00000000000000aa 7"
+
+static void test_log_numbers_records_and_keeps_positions(void **state)
+{
+    struct fixture *f = *state;
+    const char *lines[] = {LOG_E1, A1, B1, POS_J, C1};
+    const struct journal_pos *p;
+    struct image im;
+
+    journal_image(&im, lines, 5);
+    write_image(f->path, &im);
+    assert_int_equal(load(f), 0);
+    assert_int_equal(f->got.from_journal, 3);   /* control frames apart */
+    assert_int_equal(f->store.count, 3);
+    assert_true(f->got.log.epoch == 0xe1);
+    assert_true(f->got.log.epoch_first == 100);
+    assert_true(f->got.log.next_seq == 103);
+    p = journal_log_find_pos(&f->got.log, "Jaquez");
+    assert_non_null(p);
+    assert_true(p->epoch == 0xaa && p->seq == 7);
+    assert_null(journal_log_find_pos(&f->got.log, "Smith"));
+}
+
+static void test_new_epoch_forgets_positions(void **state)
+{
+    struct fixture *f = *state;
+    const char *lines[] = {LOG_E1, POS_J, A1, "HERD-LOG 00000000000000e2 500",
+                           B1};
+    struct image im;
+
+    journal_image(&im, lines, 5);
+    write_image(f->path, &im);
+    assert_int_equal(load(f), 0);
+    assert_true(f->got.log.epoch == 0xe2);
+    assert_true(f->got.log.epoch_first == 500);
+    assert_true(f->got.log.next_seq == 501);
+    assert_int_equal(f->got.log.n_pos, 0);
+}
+
+static void test_malformed_control_frame_is_skipped(void **state)
+{
+    struct fixture *f = *state;
+    const char *lines[] = {LOG_E1, "HERD-POS Jaquez 00aa 7", A1,
+                           "HERD-LOG 00000000000000E1 1"};
+    struct image im;
+
+    journal_image(&im, lines, 4);
+    write_image(f->path, &im);
+    assert_int_equal(load(f), 0);
+    assert_int_equal(f->got.log.n_pos, 0);
+    assert_true(f->got.log.epoch == 0xe1 && f->got.log.next_seq == 101);
+    assert_int_equal(f->got.size, im.len);
+}
+
+static void test_backlog_is_numbered_not_applied(void **state)
+{
+    struct fixture *f = *state;
+    const char *back[] = {LOG_E1, A1, A2};
+    const char *jrnl[] = {"HERD-LOG 00000000000000e1 4294967398", B1};
+    char *bpath = unit_path(f->dir, "N.backlog.0000000000000064");
+    const char *list[] = {bpath, NULL};
+    struct image b, j;
+
+    journal_image(&b, back, 3);
+    write_image(bpath, &b);
+    journal_image(&j, jrnl, 2);
+    write_image(f->path, &j);
+    f->files.backlog = list;
+    assert_int_equal(load(f), 0);
+    assert_int_equal(f->store.count, 1);     /* the snapshot holds those */
+    assert_held(f, "pear", B1);
+    assert_int_equal(f->got.n_files, 3);
+    assert_true(f->got.files[0].present && f->got.files[0].size == b.len);
+    assert_true(f->got.files[0].index.n >= 1);
+    assert_false(f->got.files[1].present);   /* no journal.old */
+    assert_true(f->got.files[2].present);
+    assert_true(f->got.files[2].first_seq == 102);
+    assert_true(f->got.log.next_seq == 4294967399ULL);
+    free(bpath);
+}
+
+static void test_index_finds_the_mark_before(void **state)
+{
+    struct journal_index x = {0};
+    const struct journal_mark *m;
+
+    (void)state;
+    assert_null(journal_index_find(&x, 5));
+    assert_int_equal(journal_index_add(&x, 8, 1), 0);
+    assert_int_equal(journal_index_add(&x, 100, 2), 0);  /* too close */
+    assert_int_equal(x.n, 1);
+    assert_int_equal(journal_index_add(&x, 8 + JOURNAL_INDEX_STEP, 50), 0);
+    assert_int_equal(journal_index_add(&x, 8 + 2 * JOURNAL_INDEX_STEP, 90), 0);
+    m = journal_index_find(&x, 49);
+    assert_true(m->seq == 1);
+    m = journal_index_find(&x, 50);
+    assert_true(m->seq == 50);
+    m = journal_index_find(&x, 1000);
+    assert_true(m->seq == 90);
+    journal_index_cut(&x, 8 + JOURNAL_INDEX_STEP);
+    assert_int_equal(x.n, 1);
+    journal_index_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +530,11 @@ int main(void)
         T(test_torn_header_starts_afresh),
         T(test_unreadable_record_is_skipped),
         T(test_unopenable_journal_fails_with_reason),
+        T(test_log_numbers_records_and_keeps_positions),
+        T(test_new_epoch_forgets_positions),
+        T(test_malformed_control_frame_is_skipped),
+        T(test_backlog_is_numbered_not_applied),
+        T(test_index_finds_the_mark_before),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

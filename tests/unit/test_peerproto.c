@@ -195,6 +195,37 @@ static void test_at(void **state)
     INVALID("herd-at " AT_EX);
 }
 
+static void test_resume_and_mark(void **state)
+{
+    struct peer_msg m;
+    char buf[128];
+    size_t n;
+
+    (void)state;
+    assert_int_equal(peer_parse(LIT("HERD-RESUME 00000000000000ff 42"), &m),
+                     PEER_MSG_RESUME);
+    assert_true(m.epoch == 255 && m.seq == 42);
+    assert_int_equal(peer_parse(LIT("HERD-MARK ffffffffffffffff "
+                                    "9999999999999999999"), &m),
+                     PEER_MSG_MARK);
+    assert_true(m.epoch == ~0ULL && m.seq == 9999999999999999999ULL);
+    assert_int_equal(peer_parse(LIT("HERD-RESUME 0000000000000000 0\n"), &m),
+                     PEER_MSG_RESUME);
+    assert_true(m.epoch == 0 && m.seq == 0);
+    n = peer_format_resume(0xabcULL, 7, buf, sizeof buf);
+    assert_int_equal(n, strlen("HERD-RESUME 0000000000000abc 7\n"));
+    assert_string_equal(buf, "HERD-RESUME 0000000000000abc 7\n");
+    n = peer_format_mark(1, 18446744073709551615ULL, buf, sizeof buf);
+    assert_string_equal(buf, "HERD-MARK 0000000000000001 18446744073709551615\n");
+    assert_int_equal(peer_parse(buf, n, &m), PEER_MSG_INVALID);  /* 20 digits */
+    INVALID("HERD-RESUME 00000000000000ff");
+    INVALID("HERD-RESUME 00000000000000FF 1");  /* lowercase only */
+    INVALID("HERD-RESUME 0ff 1");
+    INVALID("HERD-RESUME 00000000000000ff -1");
+    INVALID("HERD-MARK 00000000000000ff 1 2");
+    INVALID("HERD-MARK 000000000000000g 1");
+}
+
 static void test_synced(void **state)
 {
     struct peer_msg m;
@@ -343,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_ping),
         cmocka_unit_test(test_unknown),
         cmocka_unit_test(test_formatters),
+        cmocka_unit_test(test_resume_and_mark),
         cmocka_unit_test(test_format_at_binary_and_cap),
         cmocka_unit_test(test_format_small_cap),
     };
