@@ -37,6 +37,12 @@ static int hex(char c)
            (c >= 'A' && c <= 'F');
 }
 
+/* Bytes a string's scan must stop at: the quote, the backslash, and the
+ * control bytes JSON forbids raw.  One load per byte of a long name. */
+static const unsigned char stop_in_string[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
 /* A string at s->p (on its quote).  No control byte, only the escapes
  * JSON has; \u0000 and surrogates are left to cJSON, which decodes them
  * its own way.  *escaped: it held a backslash. */
@@ -47,18 +53,18 @@ static int string(struct scan *s, int *escaped)
     s->p++;
     while (s->p < s->end) {
         unsigned char c = (unsigned char)*s->p;
+        if (!stop_in_string[c]) {
+            s->p++;
+            continue;
+        }
         if (c == '"') {
             s->p++;
             if (escaped)
                 *escaped = esc;
             return 0;
         }
-        if (c < 0x20)
+        if (c != '\\')
             return -1;
-        if (c != '\\') {
-            s->p++;
-            continue;
-        }
         esc = 1;
         if (s->end - s->p < 2)
             return -1;

@@ -12,7 +12,10 @@ fail the build, only a server that does not start can.
 Environment: BENCH_RUNS (3), BENCH_TIME (3 s window), BENCH_WARMUP (1 s),
 BENCH_OUT (BENCHMARKS.md), BENCH_SKIP (comma list of figure keys:
 single16, single1, callgrind, herd5, converge_log, converge, halfload,
-memory, relearn, mesh, whatsat), BENCH_ONLY (the same, to run only those).
+memory, relearn, mesh, whatsat, whatsat_cg, emulator), BENCH_ONLY (the
+same, to run only those), BENCH_BIN (the bin/ to measure).  The WHATSAT
+figures (whatsat, whatsat_cg, emulator) have their own section of
+BENCHMARKS.md; a section is rewritten only when one of its figures ran.
 """
 
 import calendar
@@ -31,7 +34,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(REPO, "bin")
+# BENCH_BIN: another build's bin/ (the "before" figures of issue 13 ran
+# the binaries of 208f14b this way).
+BIN = os.environ.get("BENCH_BIN", os.path.join(REPO, "bin"))
 BENCH = os.path.join(BIN, "herd-bench")
 NODE = os.path.join(BIN, "herd-node")
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -46,6 +51,8 @@ ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 
 BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
+W_BEGIN = "<!-- bench:whatsat:begin -->"
+W_END = "<!-- bench:whatsat:end -->"
 
 # SPEC.md's five nodes.
 TOPOLOGY = {
@@ -911,70 +918,17 @@ BENCH_PLACES = os.path.join(REPO, "tools", "places", "bench_places.py")
 WHATSAT_EMU_CONNS = 256     # tools/places/server.h SERVER_MAX_CONNECTIONS
 
 
-def fig_whatsat(tmp):
-    """WHATSAT through the local emulator, spread over the five nodes,
-    then the emulator alone (tools/places/bench_places.py) at the same
-    radius."""
-    data = os.path.join(REPO, "data", "places.tsv")
-    if not os.path.exists(data):
-        data = os.path.join(REPO, "tests", "data", "places-subset.tsv")
-    d0 = os.path.join(tmp, "whatsat-places")
-    os.makedirs(d0, exist_ok=True)
-    pport = free_port()
-    places = start([PLACES, "-p", str(pport), "-d", data, "-l",
-                    os.path.join(d0, "places.log")], d0, "places")
-    procs = {}
-    try:
-        wait_port(pport, places)
-        procs, ports, d = herd_start(
-            tmp, TOPOLOGY, "whatsat",
-            places=["provider = local", "port = %d" % pport,
-                    "timeout_ms = 5000"])
-        wait_links(d, TOPOLOGY, procs)
-        plist = [str(ports[n]) for n in TOPOLOGY]
-        seed = ["-c", "50", "-d", "16", "-n", "10000", "-k", "10000",
-                "--seq", "--prefix", "b"] + plist
-        bench(seed, 120)
-        settle(d, list(TOPOLOGY), 10000, 30)
-        # 50 x 4 = 200 WHATSATs in flight: each is one HTTP request on a
-        # connection of its own, and the emulator serves at most
-        # WHATSAT_EMU_CONNS connections (more are closed unanswered).
-        args = load_args(50, 4, plist, extra=["-k", "10000", "-W", "100"])
-        rows = []
-        for i in range(RUNS):
-            c0 = [proc_cpu_s(p.pid) for p in procs.values()] + \
-                [proc_cpu_s(places.pid)]
-            rows.append(bench(args, WARMUP + WINDOW + 60))
-            c1 = [proc_cpu_s(p.pid) for p in procs.values()] + \
-                [proc_cpu_s(places.pid)]
-            # CPU per WHATSAT: warm-up and window both did WHATSATs; the
-            # requests of the whole run are about rps x (warm-up + window).
-            n = rows[-1]["rps"] * (WARMUP + rows[-1]["elapsed_s"])
-            rows[-1]["node_cpu_us"] = sum(c1[:-1]) - sum(c0[:-1])
-            rows[-1]["node_cpu_us"] *= 1e6 / max(n, 1)
-            rows[-1]["emu_cpu_us"] = (c1[-1] - c0[-1]) * 1e6 / max(n, 1)
-            log("whatsat run %d: %.0f/s, %d bad, CPU per request: nodes "
-                "%.0f us, emulator %.0f us" % (
-                    i + 1, rows[-1]["rps"], rows[-1]["bad"],
-                    rows[-1]["node_cpu_us"], rows[-1]["emu_cpu_us"]))
-        # Past the emulator's connection cap: 800 in flight, one run.
-        over_args = load_args(50, 16, plist,
-                              extra=["-k", "10000", "-W", "100"])
-        over = bench(over_args, WARMUP + WINDOW + 60)
-        log("whatsat D=16: %.0f/s, %d bad" % (over["rps"], over["bad"]))
-        dead = crashed(procs)
-    finally:
-        stop_all(list(procs.values()) + [places])
-    # The emulator alone, same radius (10 km), in this run.
-    radius_m = 10000
-    bp_cmd = [sys.executable, BENCH_PLACES, "--data", data, "--clients", "4",
-              "--seconds", str(WINDOW), "--runs", str(RUNS), "--radius",
-              str(radius_m)]
-    bp = subprocess.Popen(bp_cmd, stdout=subprocess.PIPE, text=True,
+def emulator_alone(data, radius_m, location):
+    """bench_places.py once: the emulator's own queries/s on the query the
+    herd sends (one location, one radius), 4 client processes."""
+    cmd = [sys.executable, BENCH_PLACES, "--bin", PLACES, "--data", data,
+           "--clients", "4", "--seconds", str(WINDOW), "--runs", "1",
+           "--radius", str(radius_m), "--location", location]
+    bp = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
                           stdin=subprocess.DEVNULL, start_new_session=True)
     PROCS.append(bp)
     try:
-        out, _ = bp.communicate(timeout=RUNS * (WINDOW + 5) + 60)
+        out, _ = bp.communicate(timeout=WINDOW + 60)
     except subprocess.TimeoutExpired:
         os.killpg(bp.pid, signal.SIGKILL)   # its own session: its children
         bp.wait(timeout=10)
@@ -985,16 +939,200 @@ def fig_whatsat(tmp):
     m = re.search(r"radius\s+\d+ m: ([\d ]+) queries/s; median (\d+)", out)
     if not m:
         raise RuntimeError("bench_places.py said: %s" % out.strip())
-    alone = [float(x) for x in m.group(1).split()]
-    return {"rows": rows, "dead": dead, "data": os.path.relpath(data, REPO),
-            "over": over, "over_cmd": shown(over_args).replace(
-                " ".join(["PORT"] * 5), "PORT PORT PORT PORT PORT"),
+    return float(m.group(1).split()[0])
+
+
+# herd-bench puts every client at this point (tools/bench/load.c).
+BENCH_LOCATION = "34.068930,-118.445127"
+
+
+def places_data():
+    data = os.path.join(REPO, "data", "places.tsv")
+    if not os.path.exists(data):
+        data = os.path.join(REPO, "tests", "data", "places-subset.tsv")
+    return data
+
+
+def emulator_start(d0, data):
+    os.makedirs(d0, exist_ok=True)
+    pport = free_port()
+    places = start([PLACES, "-p", str(pport), "-d", data, "-l",
+                    os.path.join(d0, "places.log")], d0, "places")
+    wait_port(pport, places)
+    return places, pport
+
+
+def fig_whatsat(tmp):
+    """Issue 13's setting: WHATSAT only (radius 10 km, bound 5) over
+    10,000 known clients, C=50 D=16, spread over the five nodes, through
+    the local emulator; each run paired with the emulator alone on the
+    same query (bench_places.py --location) right after it."""
+    data = places_data()
+    places, pport = emulator_start(os.path.join(tmp, "whatsat-places"), data)
+    procs = {}
+    rows, alone, upstream = [], [], []
+    try:
+        procs, ports, d = herd_start(
+            tmp, TOPOLOGY, "whatsat",
+            places=["provider = local", "port = %d" % pport,
+                    "timeout_ms = 5000"])
+        wait_links(d, TOPOLOGY, procs)
+        plist = [str(ports[n]) for n in TOPOLOGY]
+        seed = ["-c", "50", "-d", "16", "-n", "10000", "-k", "10000",
+                "--seq", "--prefix", "b"] + plist
+        bench(seed, 120)
+        settle(d, list(TOPOLOGY), 10000, 30)
+        args = load_args(50, 16, plist, extra=["-k", "10000", "-W", "100"])
+        for i in range(RUNS):
+            c0 = [proc_cpu_s(p.pid) for p in procs.values()] + \
+                [proc_cpu_s(places.pid)]
+            u0 = sum((status(d, n) or {}).get("places_requests", 0)
+                     for n in TOPOLOGY)
+            rows.append(bench(args, WARMUP + WINDOW + 60))
+            c1 = [proc_cpu_s(p.pid) for p in procs.values()] + \
+                [proc_cpu_s(places.pid)]
+            # CPU per WHATSAT: warm-up and window both did WHATSATs; the
+            # requests of the whole run are about rps x (warm-up + window).
+            n = rows[-1]["rps"] * (WARMUP + rows[-1]["elapsed_s"])
+            rows[-1]["node_cpu_us"] = sum(c1[:-1]) - sum(c0[:-1])
+            rows[-1]["node_cpu_us"] *= 1e6 / max(n, 1)
+            rows[-1]["emu_cpu_us"] = (c1[-1] - c0[-1]) * 1e6 / max(n, 1)
+            # The status file is rewritten within a second or so.
+            time.sleep(1.5)
+            u1 = sum((status(d, n) or {}).get("places_requests", 0)
+                     for n in TOPOLOGY)
+            rows[-1]["upstream_per_whatsat"] = (u1 - u0) / max(n, 1) \
+                if u0 or u1 else float("nan")
+            alone.append(emulator_alone(data, 10000, BENCH_LOCATION))
+            log("whatsat run %d: herd %.0f/s (%d bad), emulator alone "
+                "%.0f/s; upstream requests per WHATSAT %.3f; CPU per "
+                "WHATSAT: nodes %.0f us, emulator %.0f us" % (
+                    i + 1, rows[-1]["rps"], rows[-1]["bad"], alone[-1],
+                    rows[-1]["upstream_per_whatsat"],
+                    rows[-1]["node_cpu_us"], rows[-1]["emu_cpu_us"]))
+        dead = crashed(procs)
+    finally:
+        stop_all(list(procs.values()) + [places])
+    return {"rows": rows, "alone": alone, "dead": dead,
+            "data": os.path.relpath(data, REPO) if data.startswith(REPO)
+            else data,
             "cmd": shown(args).replace(" ".join(["PORT"] * 5),
                                        "PORT PORT PORT PORT PORT"),
-            "seed_cmd": shown(seed), "alone": alone,
+            "seed_cmd": shown(seed).replace(" ".join(["PORT"] * 5),
+                                            "PORT PORT PORT PORT PORT"),
             "alone_cmd": "python3 tools/places/bench_places.py --data %s "
-            "--clients 4 --seconds %g --runs %d --radius %d" % (
-                os.path.relpath(data, REPO), WINDOW, RUNS, radius_m)}
+            "--clients 4 --seconds %g --runs 1 --radius 10000 --location %s"
+            % (os.path.relpath(data, REPO) if data.startswith(REPO)
+               else data, WINDOW, BENCH_LOCATION)}
+
+
+def fig_whatsat_cg(tmp):
+    """Node-side instructions per WHATSAT: the node under callgrind, the
+    emulator beside it (not under callgrind); 1,000 known clients seeded
+    by IAMAT, then N WHATSATs (radius 10 km, bound 5, C=50 D=16); the
+    difference of a 12,000- and a 2,000-WHATSAT run over 10,000, as the
+    IAMAT figure does, so start-up, seeding and shutdown cancel out."""
+    data = places_data()
+    places, pport = emulator_start(os.path.join(tmp, "cgw-places"), data)
+    out = {"per": [], "upstream": [], "per_1": [], "upstream_1": []}
+    try:
+        for rnd in range(RUNS):
+            # C=50 D=16 (the target's setting: WHATSATs overlap and share
+            # requests), then C=1 D=1, one WHATSAT at a time, so each one
+            # makes its own upstream request (what sharing saves).
+            for c, dp, n_small, n_big, sfx in ((50, 16, 2000, 12000, ""),
+                                               (1, 1, 500, 2500, "_1")):
+                run_cg_whatsat(tmp, pport, rnd, c, dp, n_small, n_big, sfx,
+                               out)
+    finally:
+        stop(places)
+    return out
+
+
+def run_cg_whatsat(tmp, pport, rnd, c, dp, n_small, n_big, sfx, out):
+    """One round of fig_whatsat_cg at C=c D=dp: runs of n_small and n_big
+    WHATSATs; appends to out's lists named with suffix sfx."""
+    totals, ups = {}, {}
+    for n in (n_small, n_big):
+        d = os.path.join(tmp, "cgw-%d-%d-%d" % (rnd, c, n))
+        os.makedirs(d, exist_ok=True)
+        cg_out = os.path.join(d, "callgrind.out")
+        wrap = [VALGRIND, "--tool=callgrind", "--callgrind-out-file="
+                + cg_out]
+        pm, ports, hd = herd_start(
+            d, {"Hill": []}, "h", wrap,
+            places=["provider = local", "port = %d" % pport,
+                    "timeout_ms = 30000"])
+        port = str(ports["Hill"])
+        seed = ["-c", "50", "-d", "16", "-n", "1000", "-k", "1000",
+                "--seq", "--prefix", "w", port]
+        args = ["-c", str(c), "-d", str(dp), "-n", str(n), "-k",
+                "1000", "-W", "100", "--prefix", "w", port]
+        try:
+            bench(seed, 300)
+            res = bench(args, 600)
+            if res["replies"] != n or res["bad"]:
+                raise RuntimeError("callgrind WHATSAT run: %d "
+                                   "replies of %d, %d bad" % (
+                                       res["replies"], n, res["bad"]))
+            time.sleep(1.5)     # the status file catches up
+            ups[n] = (status(hd, "Hill") or {}).get(
+                "places_requests", float("nan"))
+        finally:
+            for p in pm.values():
+                stop(p, grace=60)
+        totals[n] = callgrind_total(cg_out)
+        out["seed_cmd"] = shown(seed[:-1] + ["PORT"])
+        out["cmd" + sfx] = shown(args[:-1] + ["PORT"])
+        out["n" + sfx] = (n_small, n_big)
+    per = (totals[n_big] - totals[n_small]) / (n_big - n_small)
+    out["per" + sfx].append(per)
+    out["upstream" + sfx].append((ups[n_big] - ups[n_small]) /
+                                 (n_big - n_small))
+    log("callgrind WHATSAT run %d, C=%d D=%d: %.0f instructions per "
+        "WHATSAT, %.3f upstream requests per WHATSAT" % (
+            rnd + 1, c, dp, per, out["upstream" + sfx][-1]))
+
+
+def fig_emulator(tmp):
+    """The emulator per answer, in process (bin/herd-places --bench N):
+    the index and the legacy JSON at 5 km and 50 km around random places,
+    RUNS runs."""
+    data = places_data()
+    n = 2000
+    runs, before = [], []
+    old = os.environ.get("BENCH_BEFORE_BIN")
+    for i in range(RUNS):
+        runs.append(emulator_bench_once(PLACES, data, n))
+        if old:
+            # The before build right beside it, so a busy machine slows
+            # both alike.
+            before.append(emulator_bench_once(os.path.join(old, "herd-places"),
+                                              data, n))
+        log("emulator run %d: %.1f us at 5 km, %.1f us at 50 km%s" % (
+            i + 1, runs[-1][5000][1], runs[-1][50000][1],
+            "; before %.1f and %.1f us" % (before[-1][5000][1],
+                                           before[-1][50000][1])
+            if old else ""))
+    return {"runs": runs, "before": before,
+            "cmd": "bin/herd-places -d %s --bench %d" % (
+                os.path.relpath(data, REPO) if data.startswith(REPO)
+                else data, n)}
+
+
+def emulator_bench_once(binary, data, n):
+    """{radius: (index us, answer us)} from one herd-places --bench."""
+    r = subprocess.run([binary, "-d", data, "--bench", str(n)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=300)
+    got = {}
+    for m in re.finditer(r"bench radius\s+(\d+) m:.*?\n\s+index only:\s+"
+                         r"([\d.]+) us/query.*?\n\s+index \+ legacy JSON:"
+                         r"\s+([\d.]+) us/query", r.stdout):
+        got[int(m.group(1))] = (float(m.group(2)), float(m.group(3)))
+    if 5000 not in got or 50000 not in got:
+        raise RuntimeError("herd-places --bench said: %s" % r.stdout)
+    return got
 
 
 # ---- report ----------------------------------------------------------------
@@ -1054,7 +1192,9 @@ def pair_table(fig, target):
 
 
 FIGURE_KEYS = ("single16", "single1", "callgrind", "herd5", "converge_log",
-               "converge", "halfload", "memory", "relearn", "mesh", "whatsat")
+               "converge", "halfload", "memory", "relearn", "mesh")
+# Issue 13's figures: their own section of BENCHMARKS.md.
+WHATSAT_KEYS = ("whatsat_cg", "whatsat", "emulator")
 
 # The figures committed in BENCHMARKS.md by 912cd87 (make bench at node
 # commit 9fa0beb, before the optimisation commits 0333a9d "Faster hot
@@ -1138,13 +1278,6 @@ def targets_table(figs):
                     "every update: %s; %.2f floods per update, minimum %d "
                     "| %s |" % ("yes" if f["agree"] else "NO",
                                 f["per_update"], f["minimum"], yes(ok)))
-    f = figs.get("whatsat")
-    if f:
-        rows.append("| WHATSAT through the local emulator, whole herd | "
-                    "reported, with the emulator's ceiling | %s /s; "
-                    "emulator alone %s /s | reported |" % (
-                        fmt_rps(med([r["rps"] for r in f["rows"]])),
-                        fmt_rps(med(f["alone"]))))
     return ["### Targets of issue 5, this run", "",
             "| figure | target | this run | |", "|---|---|---|---|"] + \
         rows + [""]
@@ -1339,52 +1472,6 @@ def report_new(figs):
                   med([r["max"] for r in conv]) / 1e3, len(conv),
                   ", ".join("%.1f" % (r["p99"] / 1e3) for r in conv)), "",
               "    " + f["batch_cmd"], "    " + f["conv_cmd"], ""]
-    f = figs.get("whatsat")
-    if f:
-        rows = f["rows"]
-        L += ["### WHATSAT through the local emulator, whole herd", "",
-              "The five nodes with `provider = local` and `bin/herd-places` "
-              "on %s at a free port.  10,000 IAMATs seed ids b0..b9999 "
-              "(every node holds them all before WHATSATs start); then "
-              "only WHATSATs (radius 10 km, bound 5) over the five nodes.  "
-              "A WHATSAT counts as good only if its places status is OK or "
-              "ZERO_RESULTS.  50 x 4 = 200 in flight: each WHATSAT in "
-              "flight is an HTTP request on a connection of its own, and "
-              "the emulator serves at most %d connections at a time "
-              "(tools/places/server.h); beyond that it closes them "
-              "unanswered.  Every IAMAT sits at the same point in Los "
-              "Angeles, where a 10 km circle holds 15 places; the "
-              "emulator's ceiling is `bench_places.py` in this same run at "
-              "the same radius around random places (4 client processes, "
-              "one keep-alive connection each)." % (f["data"],
-                                                    WHATSAT_EMU_CONNS), "",
-              "| | requests/s (median) | p50 us | p99 us | runs | bad |",
-              "|---|---|---|---|---|---|",
-              "| Herd WHATSAT, C=50 D=4 | %s | %.0f | %.0f | %s | %d |" % (
-                  fmt_rps(med([r["rps"] for r in rows])),
-                  med([r["latency_us"]["p50"] for r in rows]),
-                  med([r["latency_us"]["p99"] for r in rows]),
-                  ", ".join(fmt_rps(r["rps"]) for r in rows),
-                  sum(r["bad"] for r in rows)),
-              "| emulator alone, 10 km | %s | | | %s | |" % (
-                  fmt_rps(med(f["alone"])),
-                  ", ".join(fmt_rps(x) for x in f["alone"])), "",
-              "CPU per WHATSAT (user + system, /proc/PID/stat, over each "
-              "run's warm-up and window): the five nodes together %.0f us, "
-              "the emulator %.0f us (medians).  "
-              "Ratio (herd / emulator alone): %.2fx.  Over the emulator's "
-              "connection cap (C=50 D=16, 800 in flight, one run): %s "
-              "replies/s, and %s of its %s replies had no places "
-              "(`UNKNOWN_ERROR`, the nodes log `places request failed: "
-              "Empty reply from server`)." % (
-                  med([r["node_cpu_us"] for r in rows]),
-                  med([r["emu_cpu_us"] for r in rows]),
-                  med([r["rps"] for r in rows]) / med(f["alone"]),
-                  fmt_rps(f["over"]["rps"]),
-                  fmt_rps(f["over"]["bad"]),
-                  fmt_rps(f["over"]["replies"])), "",
-              "    " + f["seed_cmd"], "    " + f["cmd"],
-              "    " + f["alone_cmd"], "    " + f["over_cmd"], ""]
     return L
 
 
@@ -1617,14 +1704,177 @@ CONVERGENCE_METHOD = [
 ]
 
 
-def write_section(text):
+# Issue 13's "before": the same figures, measured by this script with
+# BENCH_BIN set to a build of 208f14b (the commit before the WHATSAT
+# work), on this machine, the same day.  None until measured.
+WHATSAT_BEFORE = None
+
+
+def whatsat_report(m, figs, failures):
+    B = WHATSAT_BEFORE or {}
+
+    def before(key, fmt):
+        v = B.get(key)
+        return fmt % v if v is not None else "not measured"
+
+    L = [W_BEGIN, "",
+         "## WHATSAT at the speed of IAMAT (issue 13; written by `make bench`)",
+         "",
+         "Produced by `make bench` (tools/bench/run_bench.py, figures "
+         "whatsat_cg, whatsat, emulator) on %s at commit %s.  Machine: %s "
+         "CPUs, %s, Linux %s, shared with other sessions' builds and tests; "
+         "load average when the run began: %s.  Each figure is the median "
+         "of %d runs.  Before: the same script with BENCH_BIN pointing at "
+         "a build of 208f14b (before the issue-13 commits), same machine, "
+         "same day%s." % (m["date"], m["git"], m["nproc"], m["cpu"],
+                          m["kernel"], m["load"], RUNS,
+                          (" (" + B["note"] + ")") if B.get("note") else ""),
+         ""]
+    rows = []
+    f = figs.get("whatsat_cg")
+    if f:
+        per = med(f["per"])
+        rows.append("| node-side instructions per WHATSAT (callgrind, 10 km, "
+                    "bound 5, local emulator, 1,000 known clients) | "
+                    "<= 100,000 | %s | %s | %s |" % (
+                        before("whatsat_cg", "%.0f"),
+                        "{:,.0f}".format(per), yes(per <= 100000)))
+    f = figs.get("whatsat")
+    if f:
+        herd, alone = med([r["rps"] for r in f["rows"]]), med(f["alone"])
+        ratio = herd / alone if alone else float("nan")
+        rows.append("| five-node herd, C=50 D=16, 100%% WHATSAT through the "
+                    "local emulator / emulator alone on the same query | "
+                    ">= 0.8x | %s | %.2fx (%s /s vs %s /s) | %s |" % (
+                        before("whatsat_ratio", "%.2fx"), ratio,
+                        fmt_rps(herd), fmt_rps(alone), yes(ratio >= 0.8)))
+    f = figs.get("emulator")
+    if f:
+        u5 = med([r[5000][1] for r in f["runs"]])
+        u50 = med([r[50000][1] for r in f["runs"]])
+        if f.get("before"):
+            b5 = med([r[5000][1] for r in f["before"]])
+            b50 = med([r[50000][1] for r in f["before"]])
+            B = dict(B, emu5=b5, emu50=b50)
+        b5, b50 = B.get("emu5"), B.get("emu50")
+        sp5 = b5 / u5 if b5 else float("nan")
+        sp50 = b50 / u50 if b50 else float("nan")
+        rows.append("| emulator per answer, in process (`--bench`), 5 km / "
+                    "50 km | >= 2x faster | %s / %s us | %.1f / %.1f us "
+                    "(%.1fx / %.1fx) | %s |" % (
+                        before("emu5", "%.1f"), before("emu50", "%.1f"),
+                        u5, u50, sp5, sp50,
+                        yes(sp5 >= 2 and sp50 >= 2) if b5 and b50 else
+                        "no before figure"))
+    L += ["### Targets, this run", "",
+          "| figure | target | before | after | met |",
+          "|---|---|---|---|---|"] + rows + [""]
+    f = figs.get("whatsat_cg")
+    if f:
+        L += ["### Node-side instructions per WHATSAT (callgrind)", "",
+              "One node (no neighbours) under `valgrind --tool=callgrind`, "
+              "`provider = local` with `bin/herd-places` beside it (not "
+              "under callgrind).  1,000 IAMATs seed ids w0..w999 (all at "
+              "herd-bench's one point in Los Angeles), then %d or %d "
+              "WHATSATs (radius 10 km, bound 5, C=50 D=16, 800 in flight); "
+              "the difference of the two instruction totals over %d is one "
+              "WHATSAT, the method of the IAMAT figure.  Every WHATSAT "
+              "needs the same places request, so most of them share one in "
+              "flight: upstream requests per WHATSAT, from the status "
+              "file's places_requests: %s.  Per run: %s instructions." % (
+                  f["n"][0], f["n"][1], f["n"][1] - f["n"][0],
+                  ", ".join("%.3f" % x for x in f["upstream"]),
+                  ", ".join("{:,.0f}".format(x) for x in f["per"])), "",
+              "Without sharing: the same at C=1 D=1 (one WHATSAT at a "
+              "time, %d and %d of them), so that every WHATSAT makes its "
+              "own upstream request (upstream requests per WHATSAT: %s): "
+              "**%s** instructions per WHATSAT (median; runs: %s), the "
+              "whole cost of a request through libcurl and of cutting its "
+              "answer.%s" % (
+                  f["n_1"][0], f["n_1"][1],
+                  ", ".join("%.3f" % x for x in f["upstream_1"]),
+                  "{:,.0f}".format(med(f["per_1"])),
+                  ", ".join("{:,.0f}".format(x) for x in f["per_1"]),
+                  ("  Before, the same: %s." % before("whatsat_cg_1", "%.0f"))
+                  if B.get("whatsat_cg_1") else ""), "",
+              "    " + f["seed_cmd"], "    " + f["cmd"], "    " + f["cmd_1"],
+              "    valgrind --tool=callgrind bin/herd-node -c herd.ini Hill",
+              ""]
+    f = figs.get("whatsat")
+    if f:
+        rows = f["rows"]
+        L += ["### Five-node herd, WHATSAT only, through the local emulator",
+              "",
+              "The five nodes of SPEC.md with `provider = local` and "
+              "`bin/herd-places` (%s) at a free port.  10,000 IAMATs seed "
+              "ids b0..b9999 (every node holds them all before WHATSATs "
+              "start), then only WHATSATs (radius 10 km, bound 5) over the "
+              "five nodes, C=50 D=16.  A WHATSAT counts as good only if its "
+              "places status is OK or ZERO_RESULTS.  Right after each herd "
+              "run, the emulator alone (a fresh `bin/herd-places` started "
+              "by bench_places.py, 4 client processes with one keep-alive "
+              "connection each) answers the same query: the one point "
+              "herd-bench gives every client, radius 10 km." % f["data"], "",
+              "| run | herd WHATSAT/s | bad | emulator alone /s | ratio | "
+              "upstream requests per WHATSAT | CPU per WHATSAT, nodes / "
+              "emulator (us) |", "|---|---|---|---|---|---|---|"]
+        for i, r in enumerate(rows):
+            a = f["alone"][i] if i < len(f["alone"]) else float("nan")
+            L.append("| %d | %s | %d | %s | %.2fx | %.3f | %.0f / %.0f |" % (
+                i + 1, fmt_rps(r["rps"]), r["bad"], fmt_rps(a),
+                r["rps"] / a if a else float("nan"),
+                r.get("upstream_per_whatsat", float("nan")),
+                r["node_cpu_us"], r["emu_cpu_us"]))
+        herd, alone = med([r["rps"] for r in rows]), med(f["alone"])
+        L += ["",
+              "Medians: herd %s /s (p50 %.0f us, p99 %.0f us), emulator "
+              "alone %s /s, ratio %.2fx.%s" % (
+                  fmt_rps(herd), med([r["latency_us"]["p50"] for r in rows]),
+                  med([r["latency_us"]["p99"] for r in rows]),
+                  fmt_rps(alone), herd / alone if alone else float("nan"),
+                  ("  Nodes that died: %s." % ", ".join(f["dead"]))
+                  if f["dead"] else ""), "",
+              "    " + f["seed_cmd"], "    " + f["cmd"],
+              "    " + f["alone_cmd"], ""]
+    f = figs.get("emulator")
+    if f:
+        L += ["### The emulator per answer, in process", "",
+              "`herd-places --bench`: 2,000 queries around random places "
+              "(moved up to ~5 km), at 5 km and at 50 km; the index alone, "
+              "then the whole legacy answer (index, JSON text).  %s" % (
+                  "Before: the before build's herd-places (BENCH_BEFORE_BIN) "
+                  "run right after each run of this one, runs interleaved."
+                  if f.get("before") else
+                  "Before: the figure measured beside the before build "
+                  "(see the note above)."), "",
+              "| radius | index only, us (median) | index + legacy JSON, us "
+              "(median) | before, us | runs (us per answer) |",
+              "|---|---|---|---|---|"]
+        for rad, key in ((5000, "emu5"), (50000, "emu50")):
+            L.append("| %d km | %.2f | %.2f | %s | %s%s |" % (
+                rad // 1000, med([r[rad][0] for r in f["runs"]]),
+                med([r[rad][1] for r in f["runs"]]),
+                "%.1f" % med([r[rad][1] for r in f["before"]])
+                if f.get("before") else before(key, "%.1f"),
+                ", ".join("%.1f" % r[rad][1] for r in f["runs"]),
+                ("; before: " + ", ".join("%.1f" % r[rad][1]
+                                          for r in f["before"]))
+                if f.get("before") else ""))
+        L += ["", "    " + f["cmd"], ""]
+    for key, why in sorted(failures.items()):
+        L += ["Figure %s failed in this run: %s" % (key, why), ""]
+    L += [W_END, ""]
+    return "\n".join(L)
+
+
+def write_section(text, begin=BEGIN, end=END):
     old = ""
     if os.path.exists(OUT):
         with open(OUT) as f:
             old = f.read()
-    if BEGIN in old and END in old:
-        head = old[:old.index(BEGIN)]
-        tail = old[old.index(END) + len(END):]
+    if begin in old and end in old:
+        head = old[:old.index(begin)]
+        tail = old[old.index(end) + len(end):]
         if tail.startswith("\n"):
             tail = tail[1:]
         new = head + text + tail
@@ -1664,14 +1914,16 @@ def main():
             ("memory", lambda: fig_memory(tmp)),
             ("relearn", lambda: fig_relearn(tmp)),
             ("mesh", lambda: fig_mesh(tmp)),
-            ("whatsat", lambda: fig_whatsat(tmp))]
+            ("whatsat_cg", lambda: fig_whatsat_cg(tmp)),
+            ("whatsat", lambda: fig_whatsat(tmp)),
+            ("emulator", lambda: fig_emulator(tmp))]
     rc = 0
     t_begin = time.monotonic()
     try:
         for key, fn in plan:
             if key in SKIP or (ONLY and key not in ONLY) or not have_node:
                 continue
-            if key == "callgrind" and not VALGRIND:
+            if key in ("callgrind", "whatsat_cg") and not VALGRIND:
                 log("warning: valgrind missing; callgrind figure skipped")
                 continue
             log("figure %s" % key)
@@ -1684,9 +1936,19 @@ def main():
             finally:
                 kill_all()
         m["minutes"] = (time.monotonic() - t_begin) / 60
-        if figs:
-            write_section(report(m, figs, failures))
+        if os.environ.get("BENCH_JSON"):
+            with open(os.environ["BENCH_JSON"], "w") as f:
+                json.dump(figs, f, default=str)
+        main_figs = {k: v for k, v in figs.items() if k not in WHATSAT_KEYS}
+        main_fail = {k: v for k, v in failures.items() if k not in WHATSAT_KEYS}
+        if main_figs or main_fail:
+            write_section(report(m, main_figs, main_fail))
             log("wrote %s" % OUT)
+        w_figs = {k: v for k, v in figs.items() if k in WHATSAT_KEYS}
+        w_fail = {k: v for k, v in failures.items() if k in WHATSAT_KEYS}
+        if w_figs or w_fail:
+            write_section(whatsat_report(m, w_figs, w_fail), W_BEGIN, W_END)
+            log("wrote the WHATSAT section of %s" % OUT)
     except KeyboardInterrupt:
         log("interrupted")
         rc = 130

@@ -3,11 +3,13 @@
 
     tools/places/bench_places.py [--bin bin/herd-places] [--data data/places.tsv]
         [--clients 4] [--seconds 5] [--runs 3] [--radius 5000 --radius 50000]
+        [--location LAT,LNG]
 
 Starts the emulator on a free loopback port, then for each radius runs
 --runs rounds of --clients processes, each with one keep-alive connection
 sending GET requests back to back (centres: random places of the data file,
-moved up to ~5 km, a fixed seed).  Prints every round and the median."""
+moved up to ~5 km, a fixed seed; or --location, every request at that one
+point, as herd-bench's WHATSATs are).  Prints every round and the median."""
 
 import argparse
 import multiprocessing
@@ -106,6 +108,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--radius", type=int, action="append")
+    ap.add_argument("--location", help="LAT,LNG: every request there")
     args = ap.parse_args()
     radii = args.radius or [5000, 50000]
 
@@ -116,7 +119,11 @@ def main():
         if "listening on 127.0.0.1:" not in line:
             raise SystemExit("bench: emulator did not start")
         port = int(line.rsplit(":", 1)[1])
-        pts = centres(args.data, 20000, 1)
+        if args.location:
+            lat, lng = (float(x) for x in args.location.split(","))
+            pts = [(lat, lng)] * 64
+        else:
+            pts = centres(args.data, 20000, 1)
         for radius in radii:
             requests = [("GET /maps/api/place/nearbysearch/json?location=%.6f,%.6f"
                          "&radius=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
