@@ -250,6 +250,37 @@ static void log_whatsat(struct client *cl, const struct reply_slot *s,
                   LOG_SHOW);
 }
 
+/* The reply is first in line: its parts go straight into the
+ * connection's output buffer, no copy of the JSON in between.  Returns
+ * -1 when the connection closed (then the client is gone). */
+static int send_now(struct client *cl, struct reply_slot *s,
+                    const struct places_json *j)
+{
+    int was_full = cl->pending >= CLIENT_MAX_PENDING;
+    struct conn *c = cl->conn;
+    int rc;
+
+    cl->head = s->next;
+    if (!cl->head)
+        cl->tail = NULL;
+    cl->pending--;
+    rc = conn_send(c, s->at_line, s->at_len);
+    if (rc == 0)
+        rc = conn_send(c, "\n", 1);
+    if (rc == 0)
+        rc = conn_send(c, j->part[0], j->len[0]);
+    if (rc == 0 && j->len[1])
+        rc = conn_send(c, j->part[1], j->len[1]);
+    if (rc == 0)
+        rc = conn_send(c, "\n\n", 2);
+    free_slot(s);
+    if (rc < 0)
+        return -1;
+    if (was_full && cl->pending < CLIENT_MAX_PENDING)
+        conn_resume(c);
+    return 0;
+}
+
 static void on_places(void *ctx, const struct places_json *j)
 {
     struct reply_slot *s = ctx;
@@ -258,8 +289,20 @@ static void on_places(void *ctx, const struct places_json *j)
     char *o;
 
     s->req = NULL;
+    if (!j) {
+        conn_close(cl->conn, "out of memory");
+        return;
+    }
     s->len = s->at_len + 1 + json_len + 2;
-    s->data = j ? malloc(s->len) : NULL;
+    if (cl->head == s && cl->node->cfg.log_replies != LOG_REPLIES_FULL) {
+        log_whatsat(cl, s, j);
+        metrics_request(METRICS_WHATSAT, s->t0);
+        if (send_now(cl, s, j) == 0)
+            flush_ready(cl);
+        return;
+    }
+    /* Behind another reply: a copy waits in the slot. */
+    s->data = malloc(s->len);
     if (!s->data) {
         conn_close(cl->conn, "out of memory");
         return;
