@@ -37,11 +37,10 @@ objs = $(patsubst %.c,$(OUT)/%.o,$(wildcard $(1)/*.c))
 COMMON_OBJS := $(call objs,common)
 NODE_OBJS := $(call objs,node)
 SUPERVISOR_OBJS := $(call objs,supervisor)
-# herdctl links these supervisor modules rather than keeping copies of
-# them that could drift apart.
-HERDCTL_SHARED := hosts procs status_row unixsock
-HERDCTL_OBJS := $(call objs,tools/herdctl) \
-                $(patsubst %,$(OUT)/supervisor/%.o,$(HERDCTL_SHARED))
+# lib/: general helpers with nothing of the herd in them (this machine's
+# addresses, Unix sockets, /proc); every program links it, beside common/.
+LIB_OBJS := $(call objs,lib)
+HERDCTL_OBJS := $(call objs,tools/herdctl)
 PLACES_OBJS := $(call objs,tools/places)
 BENCH_OBJS := $(call objs,tools/bench)
 # Node modules with no event-loop dependency, which the unit tests link
@@ -86,27 +85,27 @@ $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BIN)/herd-node: $(NODE_OBJS) $(COMMON_OBJS)
+$(BIN)/herd-node: $(NODE_OBJS) $(COMMON_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_NODE)
 
-$(BIN)/herd-supervisor: $(SUPERVISOR_OBJS) $(COMMON_OBJS)
+$(BIN)/herd-supervisor: $(SUPERVISOR_OBJS) $(COMMON_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SUPERVISOR)
 
-$(BIN)/herdctl: $(HERDCTL_OBJS) $(COMMON_OBJS)
+$(BIN)/herdctl: $(HERDCTL_OBJS) $(COMMON_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_HERDCTL)
 
-$(BIN)/herd-places: $(PLACES_OBJS) $(COMMON_OBJS)
+$(BIN)/herd-places: $(PLACES_OBJS) $(COMMON_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_PLACES)
 
-$(BIN)/herd-bench: $(BENCH_OBJS) $(COMMON_OBJS)
+$(BIN)/herd-bench: $(BENCH_OBJS) $(COMMON_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_BENCH)
 
-$(OUT)/tests/test_%: tests/unit/test_%.c $(COMMON_OBJS) $(NODE_PURE_OBJS)
+$(OUT)/tests/test_%: tests/unit/test_%.c $(COMMON_OBJS) $(LIB_OBJS) $(NODE_PURE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcmocka -lcjson -lcurl $(LIBS_COMMON)
 
@@ -197,6 +196,6 @@ clean:
 	rm -rf build bin
 
 # What each object and test binary was built from (-MMD -MP).
-ALL_OBJS := $(sort $(COMMON_OBJS) $(NODE_OBJS) $(SUPERVISOR_OBJS) \
+ALL_OBJS := $(sort $(COMMON_OBJS) $(LIB_OBJS) $(NODE_OBJS) $(SUPERVISOR_OBJS) \
               $(HERDCTL_OBJS) $(PLACES_OBJS) $(BENCH_OBJS))
 -include $(ALL_OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_COMMON:.o=.d) $(FUZZ_BINS:=.d)

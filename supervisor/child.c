@@ -20,7 +20,7 @@
 #include "common/fsutil.h"
 #include "common/htime.h"
 #include "common/log.h"
-#include "procs.h"
+#include "lib/procs.h"
 #include "sup.h"
 
 #define container_of(ptr, type, member) \
@@ -249,8 +249,8 @@ struct child *child_new(struct sup *s, enum child_kind kind,
     snprintf(c->name, sizeof c->name, "%s", name);
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
-    c->state = CHILD_STOPPED;
-    c->backoff = CHILD_BACKOFF_MIN;
+    c->state = CTL_STOPPED;
+    c->backoff = CTL_BACKOFF_MIN;
     c->out_fd = -1;
     c->restarts = -1;           /* the first spawn is not a restart */
     c->links_up = c->links_total = c->clients = -1;
@@ -334,11 +334,11 @@ static void spawn(struct child *c)
 
     ev_timer_stop(s->loop, &c->restart_w);
     if (access(bin, X_OK) != 0) {
-        if (c->state != CHILD_ABSENT)
+        if (c->state != CTL_ABSENT)
             log_msg(LOG_WARN, "%s: %s is not installed; not started",
                     c->name, bin);
         snprintf(c->reason, sizeof c->reason, "%s is not installed", bin);
-        c->state = CHILD_ABSENT;
+        c->state = CTL_ABSENT;
         return;
     }
     close_output(c);
@@ -369,14 +369,14 @@ static void spawn(struct child *c)
     c->starttime = procs_starttime(pid);
     c->spawned = ev_now(s->loop);
     c->spawned_wall = wall_now();
-    c->state = CHILD_STARTING;
+    c->state = CTL_STARTING;
     c->reason[0] = '\0';
     c->links_up = c->links_total = c->clients = -1;
     log_msg(LOG_INFO, "%s: started pid %d", c->name, (int)pid);
     sup_save_state(s);
     return;
 retry:
-    c->state = CHILD_BACKOFF;
+    c->state = CTL_BACKOFF;
     ev_timer_set(&c->restart_w, 1.0, 0.);
     ev_timer_start(s->loop, &c->restart_w);
 }
@@ -386,9 +386,9 @@ static void signal_stop(struct child *c)
 {
     struct sup *s = c->sup;
 
-    if (c->state == CHILD_STOPPING)
+    if (c->state == CTL_STOPPING)
         return;
-    c->state = CHILD_STOPPING;
+    c->state = CTL_STOPPING;
     if (kill(-c->pid, SIGTERM) < 0)
         kill(c->pid, SIGTERM);
     ev_timer_set(&c->kill_w, s->cfg.stop_grace_s > 0 ? s->cfg.stop_grace_s
@@ -400,12 +400,12 @@ void child_start(struct child *c)
 {
     c->want_up = 1;
     if (c->pid) {
-        if (c->state == CHILD_STOPPING)
+        if (c->state == CTL_STOPPING)
             c->respawn = 1;
         return;
     }
     c->n_deaths = 0;
-    c->backoff = CHILD_BACKOFF_MIN;
+    c->backoff = CTL_BACKOFF_MIN;
     spawn(c);
 }
 
@@ -417,7 +417,7 @@ void child_stop(struct child *c)
     if (c->pid)
         signal_stop(c);
     else
-        c->state = CHILD_STOPPED;
+        c->state = CTL_STOPPED;
 }
 
 void child_restart(struct child *c)
@@ -433,7 +433,7 @@ void child_restart(struct child *c)
 
 void child_hup(struct child *c)
 {
-    if (c->pid && c->state != CHILD_STOPPING)
+    if (c->pid && c->state != CTL_STOPPING)
         kill(c->pid, SIGHUP);
 }
 
@@ -481,7 +481,7 @@ static void go_fatal(struct child *c, const char *why)
     tail_text(c, 2, tail, sizeof tail);
     snprintf(c->reason, sizeof c->reason, "%s; last %s%s%s", why, how,
              tail[0] ? ": " : "", tail);
-    c->state = CHILD_FATAL;
+    c->state = CTL_FATAL;
     child_note(c, "FATAL, not restarted: %s", c->reason);
 }
 
@@ -506,7 +506,7 @@ void child_reaped(struct child *c, int status)
 
     if (c->removed || !c->want_up || s->shutting_down) {
         child_note(c, "stopped (%s)", how);
-        c->state = CHILD_STOPPED;
+        c->state = CTL_STOPPED;
         sup_save_state(s);
         return;
     }
@@ -518,13 +518,13 @@ void child_reaped(struct child *c, int status)
     }
 
     /* An unexpected death. */
-    if (now - c->spawned >= CHILD_HEALTHY)
-        c->backoff = CHILD_BACKOFF_MIN;
-    c->deaths[c->n_deaths % CHILD_DEATHS] = now;
+    if (now - c->spawned >= CTL_HEALTHY)
+        c->backoff = CTL_BACKOFF_MIN;
+    c->deaths[c->n_deaths % CTL_DEATHS] = now;
     c->n_deaths++;
     int recent = 0;
-    for (int i = 0; i < CHILD_DEATHS && i < c->n_deaths; i++)
-        if (now - c->deaths[i] <= CHILD_DEATH_WINDOW)
+    for (int i = 0; i < CTL_DEATHS && i < c->n_deaths; i++)
+        if (now - c->deaths[i] <= CTL_DEATH_WINDOW)
             recent++;
     sup_save_state(s);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 100) {
@@ -532,21 +532,21 @@ void child_reaped(struct child *c, int status)
                  "would not help");
         return;
     }
-    if (recent >= CHILD_DEATHS) {
+    if (recent >= CTL_DEATHS) {
         char why[64];
         snprintf(why, sizeof why, "died %d times within %.0f s",
-                 CHILD_DEATHS, CHILD_DEATH_WINDOW);
+                 CTL_DEATHS, CTL_DEATH_WINDOW);
         go_fatal(c, why);
         return;
     }
-    c->state = CHILD_BACKOFF;
+    c->state = CTL_BACKOFF;
     child_note(c, "exited unexpectedly (%s); restarting in %.1f s", how,
                c->backoff);
     ev_timer_set(&c->restart_w, c->backoff, 0.);
     ev_timer_start(s->loop, &c->restart_w);
     c->backoff *= 2;
-    if (c->backoff > CHILD_BACKOFF_MAX)
-        c->backoff = CHILD_BACKOFF_MAX;
+    if (c->backoff > CTL_BACKOFF_MAX)
+        c->backoff = CTL_BACKOFF_MAX;
 }
 
 /* ---- noticing that it serves ----------------------------------------- */
@@ -646,8 +646,8 @@ static void read_node_status(struct child *c)
     c->links_up = cJSON_IsNumber(up) ? (int)up->valuedouble : -1;
     c->links_total = cJSON_IsNumber(total) ? (int)total->valuedouble : -1;
     c->clients = cJSON_IsNumber(clients) ? (int)clients->valuedouble : -1;
-    if (c->state == CHILD_STARTING) {
-        c->state = CHILD_RUNNING;
+    if (c->state == CTL_STARTING) {
+        c->state = CTL_RUNNING;
         child_note(c, "pid %d is serving on port %d", (int)c->pid, c->port);
     }
     cJSON_Delete(j);
@@ -655,7 +655,7 @@ static void read_node_status(struct child *c)
 
 void child_tick(struct child *c)
 {
-    if (c->state == CHILD_ABSENT) {
+    if (c->state == CTL_ABSENT) {
         /* Retried once its own program is there (a node's, or the
          * emulator's), not on every tick. */
         if (c->want_up && !c->sup->shutting_down &&
@@ -663,75 +663,39 @@ void child_tick(struct child *c)
             spawn(c);
         return;
     }
-    if (c->pid == 0 || c->state == CHILD_STOPPING)
+    if (c->pid == 0 || c->state == CTL_STOPPING)
         return;
     if (c->kind == CHILD_NODE) {
         read_node_status(c);
-    } else if (c->state == CHILD_STARTING && port_accepts(c->port)) {
-        c->state = CHILD_RUNNING;
+    } else if (c->state == CTL_STARTING && port_accepts(c->port)) {
+        c->state = CTL_RUNNING;
         child_note(c, "pid %d is serving on port %d", (int)c->pid, c->port);
     }
 }
 
-const char *child_state_name(enum child_state st)
-{
-    switch (st) {
-    case CHILD_STARTING: return "starting";
-    case CHILD_RUNNING: return "running";
-    case CHILD_BACKOFF: return "backoff";
-    case CHILD_STOPPING: return "stopping";
-    case CHILD_STOPPED: return "stopped";
-    case CHILD_FATAL: return "fatal";
-    case CHILD_ABSENT: return "absent";
-    }
-    return "unknown";
-}
-
-static void add_count(cJSON *o, const char *key, int v)
-{
-    if (v >= 0)
-        cJSON_AddNumberToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
 cJSON *child_json(const struct child *c)
 {
-    cJSON *o = cJSON_CreateObject(), *tail;
     char how[96];
+    const char *tail[CHILD_TAIL_LINES];
+    struct ctl_row r = {
+        .name = c->name, .host = c->host, .state = c->state,
+        .want = c->want_up ? CTL_WANT_UP : CTL_WANT_DOWN,
+        .pid = c->pid, .port = c->port,
+        .restarts = c->restarts > 0 ? c->restarts : 0,
+        .links_up = c->links_up, .links_total = c->links_total,
+        .clients = c->clients, .tail = tail,
+    };
 
-    cJSON_AddStringToObject(o, "name", c->name);
-    cJSON_AddStringToObject(o, "state", child_state_name(c->state));
-    if (c->pid)
-        cJSON_AddNumberToObject(o, "pid", c->pid);
-    else
-        cJSON_AddNullToObject(o, "pid");
-    cJSON_AddStringToObject(o, "host", c->host);
-    cJSON_AddNumberToObject(o, "port", c->port);
-    if (c->pid && c->state != CHILD_STOPPING)
-        cJSON_AddNumberToObject(o, "uptime_s",
-                                (long long)(wall_now() - c->spawned_wall));
-    else
-        cJSON_AddNumberToObject(o, "uptime_s", 0);
-    cJSON_AddNumberToObject(o, "restarts", c->restarts > 0 ? c->restarts : 0);
+    if (c->pid && c->state != CTL_STOPPING)
+        r.uptime_s = (long long)(wall_now() - c->spawned_wall);
     if (c->has_last) {
         child_describe_status(c->last_status, how, sizeof how);
-        cJSON_AddStringToObject(o, "last_exit", how);
-    } else {
-        cJSON_AddNullToObject(o, "last_exit");
+        r.last_exit = how;
     }
-    add_count(o, "links_up", c->links_up);
-    add_count(o, "links_total", c->links_total);
-    add_count(o, "clients", c->clients);
-    cJSON_AddStringToObject(o, "want", c->want_up ? "up" : "down");
-    if (c->reason[0] && (c->state == CHILD_FATAL || c->state == CHILD_ABSENT))
-        cJSON_AddStringToObject(o, "reason", c->reason);
-    else
-        cJSON_AddNullToObject(o, "reason");
-    tail = cJSON_AddArrayToObject(o, "output_tail");
-    for (int i = c->tail_count; i >= 1; i--) {
-        int k = (c->tail_next - i + CHILD_TAIL_LINES) % CHILD_TAIL_LINES;
-        cJSON_AddItemToArray(tail, cJSON_CreateString(c->tail[k]));
-    }
-    return o;
+    if (c->reason[0] && (c->state == CTL_FATAL || c->state == CTL_ABSENT))
+        r.reason = c->reason;
+    for (int i = c->tail_count; i >= 1; i--)
+        tail[r.n_tail++] = c->tail[(c->tail_next - i + CHILD_TAIL_LINES) %
+                                   CHILD_TAIL_LINES];
+    return ctlproto_row(&r);
 }

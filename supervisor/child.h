@@ -10,29 +10,18 @@
 #include <sys/types.h>
 
 #include "common/config.h"
+#include "common/ctlproto.h"
+
+/* The state names and the restart policy (CTL_*) are the control
+ * protocol's: common/ctlproto.h. */
 
 struct sup;
 struct cJSON;
 
 enum child_kind { CHILD_NODE, CHILD_PLACES };
 
-enum child_state {
-    CHILD_STARTING,             /* spawned, not yet seen serving */
-    CHILD_RUNNING,
-    CHILD_BACKOFF,              /* died; waiting to be restarted */
-    CHILD_STOPPING,             /* SIGTERM sent, not yet reaped */
-    CHILD_STOPPED,
-    CHILD_FATAL,                /* crash loop or config error: given up */
-    CHILD_ABSENT,               /* its program is not installed */
-};
-
 #define CHILD_TAIL_LINES 5
 #define CHILD_TAIL_LEN 240
-#define CHILD_DEATHS 5          /* this many deaths ... */
-#define CHILD_DEATH_WINDOW 60.0 /* ... within this many seconds: fatal */
-#define CHILD_BACKOFF_MIN 0.1
-#define CHILD_BACKOFF_MAX 30.0
-#define CHILD_HEALTHY 30.0      /* running this long resets the backoff */
 
 struct child {
     struct sup *sup;
@@ -44,14 +33,14 @@ struct child {
     int want_up;                /* keep it running */
     int removed;                /* gone from herd.ini: free once reaped */
     int respawn;                /* restart as soon as it is reaped */
-    enum child_state state;
+    enum ctl_state state;
     pid_t pid;                  /* 0 when none */
     unsigned long long starttime;   /* /proc/PID/stat field 22 */
     double spawned;             /* ev_now() at spawn */
     double spawned_wall;        /* wall clock at spawn */
     double backoff;             /* next restart delay */
     int restarts;               /* spawns after the first */
-    double deaths[CHILD_DEATHS];    /* ev_now() of recent deaths, a ring */
+    double deaths[CTL_DEATHS];    /* ev_now() of recent deaths, a ring */
     int n_deaths;
     int last_status;            /* wait status of the last exit */
     int has_last;
@@ -88,8 +77,6 @@ void child_reaped(struct child *c, int status);
 
 /* Once a tick: notice it serving, refresh links/clients, retry ABSENT. */
 void child_tick(struct child *c);
-
-const char *child_state_name(enum child_state st);
 
 /* "exit 111" / "signal 9" for a wait status. */
 void child_describe_status(int status, char *buf, size_t cap);

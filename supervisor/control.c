@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "common/ctlproto.h"
 #include "common/log.h"
-#include "status_row.h"
 #include "sup.h"
-#include "unixsock.h"
+#include "lib/unixsock.h"
 
 static cJSON *reply_error(int code, const char *fmt, const char *arg)
 {
@@ -90,8 +90,8 @@ static void add_remote_rows(struct sup *s, struct status_ctx *ctx,
 
         if (c)
             continue;
-        cJSON *o = status_row_idle(n, "remote");
-        status_row_neighbors(o, &s->cfg, n);
+        cJSON *o = ctlproto_row_idle(n, CTL_REMOTE);
+        ctlproto_row_neighbors(o, &s->cfg, n);
         cJSON *here = cJSON_CreateArray();
         for (size_t k = 0; k < n->n_neighbors; k++) {
             const char *peer = s->cfg.nodes[n->neighbors[k]].name;
@@ -100,7 +100,7 @@ static void add_remote_rows(struct sup *s, struct status_ctx *ctx,
                 continue;       /* remote to remote: not ours to see */
             const char *state = "stopped";
             cJSON *e;
-            if (pc->pid && pc->state != CHILD_STOPPING) {
+            if (pc->pid && pc->state != CTL_STOPPING) {
                 state = "unknown";
                 cJSON_ArrayForEach(e, links_of(ctx, pc)) {
                     cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "peer");
@@ -120,7 +120,8 @@ static void add_remote_rows(struct sup *s, struct status_ctx *ctx,
         cJSON_AddNumberToObject(o, "links_up", up);
         cJSON_AddNumberToObject(o, "links_total", total);
         cJSON_AddNullToObject(o, "clients");
-        cJSON_AddStringToObject(o, "want", "elsewhere");
+        cJSON_AddStringToObject(o, "want",
+                                ctlproto_want_name(CTL_WANT_ELSEWHERE));
         cJSON_AddNullToObject(o, "reason");
         cJSON_AddItemToObject(o, "links_here", here);
         cJSON_AddItemToArray(nodes, o);
@@ -154,7 +155,7 @@ static cJSON *status_json(struct sup *s)
             continue;
         }
         int i = config_find_node(&s->cfg, c->name);
-        status_row_neighbors(o, &s->cfg,
+        ctlproto_row_neighbors(o, &s->cfg,
                              i >= 0 && !c->removed ? &s->cfg.nodes[i] : NULL);
         /* Per-link state, as the node itself last wrote it. */
         cJSON *links = cJSON_AddArrayToObject(o, "links"), *e;
@@ -207,9 +208,9 @@ static cJSON *dispatch(struct sup *s, char *line)
         for (struct child *x = s->children; x; x = x->next)
             if (!x->removed && (c == NULL || x == c)) {
                 if (x->kind == CHILD_PLACES && c == NULL &&
-                    x->state == CHILD_ABSENT)
+                    x->state == CTL_ABSENT)
                     continue;
-                if (x->pid == 0 || x->state == CHILD_STOPPING)
+                if (x->pid == 0 || x->state == CTL_STOPPING)
                     log_msg(LOG_INFO, "%s: start requested", x->name);
                 child_start(x);
             }

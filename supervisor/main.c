@@ -24,8 +24,8 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "control.h"
-#include "hosts.h"
-#include "procs.h"
+#include "common/hosts.h"
+#include "lib/procs.h"
 #include "sup.h"
 
 #define container_of(ptr, type, member) \
@@ -320,6 +320,11 @@ static char *sibling(const char *self_dir, const char *env, const char *name)
     return strdup(buf);
 }
 
+static void note_leftover(const char *name, pid_t pid, const char *what)
+{
+    log_msg(LOG_WARN, "%s: pid %d %s", name, (int)pid, what);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -431,7 +436,8 @@ int main(int argc, char **argv)
      * live supervisor (until it notices), a second one would get a fresh
      * lock.  The process table still tells. */
     pid_t other;
-    if (procs_find_supervisors(s->config_path, s->pid, &other, 1) > 0)
+    if (procs_find_config("herd-supervisor", s->config_path, s->pid,
+                          &other, 1) > 0)
         die(s, 111, "a supervisor already runs for %s (pid %d)",
             s->config_path, (int)other);
     log_msg(LOG_INFO, "starting, pid %d, config %s%s%s", (int)s->pid,
@@ -440,7 +446,8 @@ int main(int argc, char **argv)
 
     /* Children a killed supervisor left behind (say a node that was
      * stopped with SIGSTOP and so missed its death signal). */
-    int left = procs_take_over(s->state_path, s->cfg.stop_grace_s);
+    int left = procs_take_over(s->state_path, s->cfg.stop_grace_s,
+                               note_leftover);
     if (left)
         log_msg(LOG_WARN, "stopped %d process(es) left by a previous "
                 "supervisor", left);

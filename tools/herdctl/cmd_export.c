@@ -25,7 +25,8 @@
 
 #include "common/fsutil.h"
 #include "herdctl.h"
-#include "supervisor/hosts.h"
+#include "common/ctlproto.h"
+#include "common/hosts.h"
 
 /* Growing text, for one unit file. */
 struct text {
@@ -141,6 +142,17 @@ static int systemd_version(void)
 
 /* What every service of the herd shares: restarts, stopping, limits,
  * output, user. */
+/* systemd's RestartSteps: how many doublings take the supervisor's
+ * backoff from its first delay to its cap. */
+static int backoff_steps(void)
+{
+    int steps = 0;
+
+    for (double d = CTL_BACKOFF_MIN; d < CTL_BACKOFF_MAX; d *= 2)
+        steps++;
+    return steps;
+}
+
 static void add_service_common(struct text *t, const struct ctl *c,
                                int version, const char *output,
                                const char *user, const char *log_name)
@@ -151,12 +163,13 @@ static void add_service_common(struct text *t, const struct ctl *c,
     if (user)
         add(t, "User=%s\n", user);
     add(t, "Restart=on-failure\n"
-           "RestartSec=100ms\n");
+           "RestartSec=%dms\n", (int)(CTL_BACKOFF_MIN * 1000 + 0.5));
     if (version >= 254)
-        add(t, "# Grow the delay like herd-supervisor's backoff: 0.1 s "
-               "doubling to 30 s.\n"
-               "RestartSteps=9\n"
-               "RestartMaxDelaySec=30s\n");
+        add(t, "# Grow the delay like herd-supervisor's backoff: %g s "
+               "doubling to %g s.\n"
+               "RestartSteps=%d\n"
+               "RestartMaxDelaySec=%gs\n", CTL_BACKOFF_MIN, CTL_BACKOFF_MAX,
+            backoff_steps(), CTL_BACKOFF_MAX);
     add(t, "# Exit 100 is a usage or herd.ini error: restarting would not "
            "help.\n"
            "RestartPreventExitStatus=100\n"
@@ -260,14 +273,15 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
                "has it.\n"
                "Wants=network-online.target\n"
                "After=network-online.target%s\n"
-               "# Like herd-supervisor: 5 failures within 60 s and it is "
+               "# Like herd-supervisor: %d failures within %g s and it is "
                "given up on.\n"
-               "StartLimitIntervalSec=60\n"
-               "StartLimitBurst=5\n"
+               "StartLimitIntervalSec=%g\n"
+               "StartLimitBurst=%d\n"
                "\n"
                "[Service]\n"
                "Type=simple\n"
-               "ExecStart=", with_places ? " herd-places.service" : "");
+               "ExecStart=", with_places ? " herd-places.service" : "",
+        CTL_DEATHS, CTL_DEATH_WINDOW, CTL_DEATH_WINDOW, CTL_DEATHS);
     add_path(&node, node_bin, 1);
     add(&node, " -c ");
     add_path(&node, config, 1);
@@ -300,12 +314,13 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
                      "Description=Herd places emulator (port %d)\n"
                      "PartOf=herd.target\n"
                      "After=network.target\n"
-                     "StartLimitIntervalSec=60\n"
-                     "StartLimitBurst=5\n"
+                     "StartLimitIntervalSec=%g\n"
+                     "StartLimitBurst=%d\n"
                      "\n"
                      "[Service]\n"
                      "Type=simple\n"
-                     "ExecStart=", c->cfg.places_port);
+                     "ExecStart=", c->cfg.places_port, CTL_DEATH_WINDOW,
+            CTL_DEATHS);
         add_path(&places, places_bin, 1);
         add(&places, " -c ");
         add_path(&places, config, 1);

@@ -11,8 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/ctlproto.h"
 #include "common/fsutil.h"
-#include "supervisor/procs.h"
+#include "lib/procs.h"
 #include "herdctl.h"
 
 #define SETTLE_S 30.0           /* how long start/restart wait for nodes */
@@ -33,15 +34,13 @@ static pid_t pid_of(cJSON *o)
  * wanted down counts as settled once it has stopped. */
 static int settled(cJSON *n)
 {
-    const char *st = str(n, "state");
-    const char *want = str(n, "want");
+    enum ctl_state st = ctlproto_row_state(n);
 
-    if (strcmp(st, "remote") == 0)
+    if (st == CTL_REMOTE)
         return 1;               /* another machine's; not ours to wait for */
-    if (strcmp(want, "down") == 0)
-        return strcmp(st, "stopped") == 0;
-    return strcmp(st, "running") == 0 || strcmp(st, "fatal") == 0 ||
-           strcmp(st, "absent") == 0;
+    if (ctlproto_row_want(n) == CTL_WANT_DOWN)
+        return st == CTL_STOPPED;
+    return st == CTL_RUNNING || st == CTL_FATAL || st == CTL_ABSENT;
 }
 
 /* Poll status until every node named in names (NULL = all) has settled;
@@ -87,10 +86,10 @@ static int report_nodes(cJSON *st, const char *const *names, size_t n_names)
         int wanted = names == NULL;
         for (size_t i = 0; i < n_names && !wanted; i++)
             wanted = strcmp(names[i], str(n, "name")) == 0;
-        if (!wanted || strcmp(str(n, "state"), "remote") == 0)
+        if (!wanted || ctlproto_row_state(n) == CTL_REMOTE)
             continue;
         total++;
-        if (strcmp(str(n, "state"), "running") == 0) {
+        if (ctlproto_row_state(n) == CTL_RUNNING) {
             running++;
             continue;
         }
@@ -101,11 +100,11 @@ static int report_nodes(cJSON *st, const char *const *names, size_t n_names)
     }
     cJSON *pl = cJSON_GetObjectItem(st, "places");
     int places_fatal = 0;
-    if (pl && strcmp(str(pl, "state"), "running") != 0) {
+    if (pl && ctlproto_row_state(pl) != CTL_RUNNING) {
         cJSON *reason = cJSON_GetObjectItem(pl, "reason");
         /* Fatal (say its data file is missing) fails the start: WHATSAT
          * cannot work.  Absent (not installed) stays a warning. */
-        places_fatal = names == NULL && strcmp(str(pl, "state"), "fatal") == 0;
+        places_fatal = names == NULL && ctlproto_row_state(pl) == CTL_FATAL;
         fprintf(stderr, "herdctl: %sthe places emulator is %s%s%s%s\n",
                 places_fatal ? "" : "warning: ", str(pl, "state"),
                 cJSON_IsString(reason) ? ": " : "",
@@ -122,12 +121,12 @@ static int count_running(cJSON *st, int *total, int *remote)
 
     *total = *remote = 0;
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes")) {
-        if (strcmp(str(n, "state"), "remote") == 0) {
+        if (ctlproto_row_state(n) == CTL_REMOTE) {
             (*remote)++;
             continue;
         }
         (*total)++;
-        running += strcmp(str(n, "state"), "running") == 0;
+        running += ctlproto_row_state(n) == CTL_RUNNING;
     }
     return running;
 }
@@ -418,13 +417,19 @@ static int node_request(struct ctl *c, const char *verb, const char *node,
 
 #define STOP_PIDS_MAX 1024
 
+static void say_leftover(const char *name, pid_t pid, const char *what)
+{
+    fprintf(stderr, "herdctl: %s: pid %d %s\n", name, (int)pid, what);
+}
+
 /* No supervisor runs: stop what a killed one left behind (recorded in
  * run_dir/supervisor.state, matched by pid and start time; say a node
  * that was SIGSTOPped and so missed its death signal). */
 static int stop_leftovers(struct ctl *c)
 {
     char *state = config_run_path(&c->cfg, "supervisor.state");
-    int n = state ? procs_take_over(state, c->cfg.stop_grace_s) : 0;
+    int n = state ? procs_take_over(state, c->cfg.stop_grace_s, say_leftover)
+                  : 0;
 
     free(state);
     if (n == 0) {

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "herdctl.h"
-#include "supervisor/hosts.h"
-#include "supervisor/status_row.h"
+#include "common/ctlproto.h"
+#include "common/hosts.h"
 
 static const char *str(cJSON *o, const char *key, const char *dflt)
 {
@@ -51,12 +51,12 @@ static cJSON *offline_status(struct ctl *c)
     nodes = cJSON_AddArrayToObject(r, "nodes");
     for (size_t i = 0; i < c->cfg.n_nodes; i++) {
         const struct node_conf *n = &c->cfg.nodes[i];
-        cJSON *o = status_row_idle(n, here && !here[i] ? "remote"
-                                                     : "stopped");
+        cJSON *o = ctlproto_row_idle(n, here && !here[i] ? CTL_REMOTE
+                                                       : CTL_STOPPED);
         cJSON_AddNullToObject(o, "links_up");
         cJSON_AddNullToObject(o, "links_total");
         cJSON_AddNullToObject(o, "clients");
-        status_row_neighbors(o, &c->cfg, n);
+        ctlproto_row_neighbors(o, &c->cfg, n);
         cJSON_AddItemToArray(nodes, o);
     }
     free(here);
@@ -67,13 +67,14 @@ static void print_row(cJSON *n, int tty)
 {
     char up[32], links[32], clients[32], pid[32];
     const char *state = str(n, "state", "?");
+    enum ctl_state st = ctlproto_row_state(n);
     const char *colour = "";
 
     if (tty)
-        colour = strcmp(state, "running") == 0 ? "\033[32m"
-               : strcmp(state, "fatal") == 0 ? "\033[31m"
-               : strcmp(state, "remote") == 0 ? "\033[36m" : "\033[33m";
-    uptime(strcmp(state, "running") == 0 || strcmp(state, "starting") == 0
+        colour = st == CTL_RUNNING ? "\033[32m"
+               : st == CTL_FATAL ? "\033[31m"
+               : st == CTL_REMOTE ? "\033[36m" : "\033[33m";
+    uptime(st == CTL_RUNNING || st == CTL_STARTING
                ? num(n, "uptime_s") : -1, up, sizeof up);
     if (num(n, "links_total") >= 0)
         snprintf(links, sizeof links, "%ld/%ld", num(n, "links_up"),
@@ -92,7 +93,7 @@ static void print_row(cJSON *n, int tty)
            str(n, "name", "?"), colour, state, tty ? "\033[0m" : "", pid, up,
            num(n, "port"), num(n, "restarts") < 0 ? 0 : num(n, "restarts"),
            links, clients);
-    if (strcmp(state, "remote") == 0) {
+    if (st == CTL_REMOTE) {
         /* Another machine runs it: say where, and how our nodes see it. */
         cJSON *l, *here = cJSON_GetObjectItem(n, "links_here");
         printf("    on host %s", str(n, "host", "?"));
@@ -105,10 +106,10 @@ static void print_row(cJSON *n, int tty)
     }
     cJSON *reason = cJSON_GetObjectItem(n, "reason");
     if (cJSON_IsString(reason))
-        printf("    %s: %s\n", strcmp(state, "absent") == 0 ? "absent" : "why",
+        printf("    %s: %s\n", st == CTL_ABSENT ? "absent" : "why",
                reason->valuestring);
     else if (cJSON_IsString(cJSON_GetObjectItem(n, "last_exit")) &&
-             strcmp(state, "running") != 0 && strcmp(state, "stopped") != 0)
+             st != CTL_RUNNING && st != CTL_STOPPED)
         printf("    last exit: %s\n", str(n, "last_exit", ""));
 }
 
@@ -146,21 +147,21 @@ int cmd_status(struct ctl *c, const char *node, int json)
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes")) {
         if (node && strcmp(str(n, "name", ""), node) != 0)
             continue;
-        if (strcmp(str(n, "state", ""), "remote") == 0) {
+        if (ctlproto_row_state(n) == CTL_REMOTE) {
             if (node && num(n, "links_up") != num(n, "links_total"))
                 all = 0;
             continue;
         }
-        if (strcmp(str(n, "state", ""), "running") != 0)
+        if (ctlproto_row_state(n) != CTL_RUNNING)
             all = 0;
     }
     if (node && strcmp(node, "places") == 0)
-        all = strcmp(str(ctl_find_node(st, node), "state", ""), "running") == 0;
+        all = ctlproto_row_state(ctl_find_node(st, node)) == CTL_RUNNING;
     /* The whole herd counts its places emulator: with it down, WHATSAT
      * cannot work, and that is not "every node runs". */
     cJSON *places = cJSON_GetObjectItem(st, "places");
     int places_down = places && !node &&
-                      strcmp(str(places, "state", ""), "running") != 0;
+                      ctlproto_row_state(places) != CTL_RUNNING;
     if (places_down)
         all = 0;
     if (json) {
@@ -194,7 +195,7 @@ int cmd_status(struct ctl *c, const char *node, int json)
         if (pl && (!node || strcmp(node, "places") == 0)) {
             printf("places emulator (provider local):\n");
             print_row(pl, c->tty);
-            if (strcmp(str(pl, "state", ""), "running") != 0)
+            if (ctlproto_row_state(pl) != CTL_RUNNING)
                 places_line(pl);
         } else if (!down && !node) {
             printf("places: provider %s, no emulator\n",
@@ -213,14 +214,14 @@ static const char *link_state(cJSON *st, const char *a, const char *b)
 {
     cJSON *n = ctl_find_node(st, a), *l;
 
-    if (n && strcmp(str(n, "state", ""), "remote") == 0) {
+    if (n && ctlproto_row_state(n) == CTL_REMOTE) {
         cJSON_ArrayForEach(l, cJSON_GetObjectItem(n, "links_here"))
             if (strcmp(str(l, "from", ""), b) == 0)
                 return str(l, "state", NULL);
         return NULL;
     }
 
-    if (!n || strcmp(str(n, "state", ""), "running") != 0)
+    if (!n || ctlproto_row_state(n) != CTL_RUNNING)
         return "down";
     cJSON_ArrayForEach(l, cJSON_GetObjectItem(n, "links"))
         if (strcmp(str(l, "peer", ""), b) == 0)
@@ -231,13 +232,13 @@ static const char *link_state(cJSON *st, const char *a, const char *b)
 static int running(cJSON *st, const char *name)
 {
     cJSON *n = ctl_find_node(st, name);
-    return n && strcmp(str(n, "state", ""), "running") == 0;
+    return n && ctlproto_row_state(n) == CTL_RUNNING;
 }
 
 static int remote(cJSON *st, const char *name)
 {
     cJSON *n = ctl_find_node(st, name);
-    return n && strcmp(str(n, "state", ""), "remote") == 0;
+    return n && ctlproto_row_state(n) == CTL_REMOTE;
 }
 
 static void dot_string(const char *s)
@@ -266,9 +267,10 @@ int cmd_graph(struct ctl *c)
     printf("graph herd {\n    node [shape=box, style=rounded];\n");
     cJSON_ArrayForEach(n, cJSON_GetObjectItem(st, "nodes")) {
         const char *state = str(n, "state", "stopped");
-        const char *colour = strcmp(state, "running") == 0 ? "darkgreen"
-                           : strcmp(state, "fatal") == 0 ? "red"
-                           : strcmp(state, "remote") == 0 ? "blue" : "gray";
+        enum ctl_state st = ctlproto_row_state(n);
+        const char *colour = st == CTL_RUNNING ? "darkgreen"
+                           : st == CTL_FATAL ? "red"
+                           : st == CTL_REMOTE ? "blue" : "gray";
         char label[512];
         snprintf(label, sizeof label, "%s\\n%s:%ld\\n%s", str(n, "name", "?"),
                  str(n, "host", "?"), num(n, "port"), state);

@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 #include "herdctl.h"
-#include "supervisor/procs.h"
-#include "supervisor/unixsock.h"
+#include "lib/procs.h"
+#include "lib/unixsock.h"
 
 size_t ctl_supervisors(struct ctl *c, pid_t *out, size_t max)
 {
-    return procs_find_supervisors(c->config_path, getpid(), out, max);
+    return procs_find_config("herd-supervisor", c->config_path, getpid(), out,
+                             max);
 }
 
 /* How long a supervisor that lives but has lost its socket (run_dir

@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/log.h"
 
 /* /proc/PID/stat into text, and in *fields what follows the command
  * name (which may hold spaces and parentheses, so it ends at the last
@@ -80,7 +79,8 @@ static int any_alive(const struct leftover *l, int n, const unsigned long long *
     return 0;
 }
 
-int procs_take_over(const char *state_path, int grace_s)
+int procs_take_over(const char *state_path, int grace_s,
+                    void (*say)(const char *name, pid_t pid, const char *what))
 {
     struct leftover found[256];
     unsigned long long st[256];
@@ -106,8 +106,8 @@ int procs_take_over(const char *state_path, int grace_s)
     }
     fclose(f);
     for (int i = 0; i < n; i++) {
-        log_msg(LOG_WARN, "%s: pid %d was left running by a previous "
-                "supervisor; stopping it", found[i].name, (int)found[i].pid);
+        say(found[i].name, found[i].pid, "was left running by a previous "
+            "supervisor; stopping it");
         if (kill(-found[i].pid, SIGTERM) < 0)
             kill(found[i].pid, SIGTERM);
         kill(-found[i].pid, SIGCONT);   /* a stopped one must see it */
@@ -119,8 +119,7 @@ int procs_take_over(const char *state_path, int grace_s)
     }
     for (int i = 0; i < n; i++) {
         if (procs_starttime(found[i].pid) == st[i]) {
-            log_msg(LOG_WARN, "%s: pid %d ignored SIGTERM; SIGKILL",
-                    found[i].name, (int)found[i].pid);
+            say(found[i].name, found[i].pid, "ignored SIGTERM; SIGKILL");
             if (kill(-found[i].pid, SIGKILL) < 0)
                 kill(found[i].pid, SIGKILL);
         }
@@ -165,9 +164,15 @@ static const char *base_name(const char *p)
     return slash ? slash + 1 : p;
 }
 
-/* Is pid a herd-supervisor whose -c names the file st describes? */
-static int runs_config(pid_t pid, const struct stat *want)
+struct wanted {
+    const char *prog;
+    struct stat st;
+};
+
+/* Is pid a run of w->prog whose -c names the file w->st describes? */
+static int runs_config(pid_t pid, const struct wanted *w)
 {
+    const struct stat *want = &w->st;
     char args[8192], exe[PATH_MAX], path[PATH_MAX * 2], link[64];
     size_t n = read_cmdline(pid, args, sizeof args);
     ssize_t k;
@@ -178,8 +183,8 @@ static int runs_config(pid_t pid, const struct stat *want)
     snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
     k = readlink(link, exe, sizeof exe - 1);
     exe[k > 0 ? k : 0] = '\0';
-    if (strcmp(base_name(args), "herd-supervisor") != 0 &&
-        strcmp(base_name(exe), "herd-supervisor") != 0)
+    if (strcmp(base_name(args), w->prog) != 0 &&
+        strcmp(base_name(exe), w->prog) != 0)
         return 0;
     for (size_t i = strlen(args) + 1; i < n; i += strlen(args + i) + 1) {
         if (strcmp(args + i, "-c") != 0 || i + 3 > n)
@@ -236,14 +241,14 @@ static int match_config(pid_t pid, const void *arg)
     return runs_config(pid, arg);
 }
 
-size_t procs_find_supervisors(const char *config, pid_t exclude, pid_t *out,
-                              size_t max)
+size_t procs_find_config(const char *prog, const char *config, pid_t exclude,
+                         pid_t *out, size_t max)
 {
-    struct stat st;
+    struct wanted w = {.prog = prog};
 
-    if (stat(config, &st) < 0)
+    if (stat(config, &w.st) < 0)
         return 0;
-    return scan(match_config, &st, exclude, out, max);
+    return scan(match_config, &w, exclude, out, max);
 }
 
 pid_t procs_parent(pid_t pid)

@@ -1,4 +1,4 @@
-#include "hosts.h"
+#include "hostaddr.h"
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -49,7 +49,7 @@ static int addr_equal(const struct addr *a, const struct addr *b)
     return memcmp(&a->u.v6, &b->u.v6, sizeof a->u.v6) == 0;
 }
 
-int hosts_same(const char *a, const char *b)
+int hostaddr_same(const char *a, const char *b)
 {
     struct addr x, y;
 
@@ -102,7 +102,7 @@ static int addr_is_local(const struct addr *a)
 /* A name resolved earlier; its request stays here even when it timed
  * out uncancelled (getaddrinfo_a still writes into it). */
 struct named {
-    char name[CONFIG_HOST_MAX + 1];
+    char name[HOSTADDR_NAME_MAX + 1];
     int local;
     struct gaicb req;
     struct addrinfo hints;
@@ -176,7 +176,7 @@ static int name_is_local(const char *name)
     return e->local;
 }
 
-int hosts_is_local(const char *text)
+int hostaddr_is_local(const char *text)
 {
     struct addr a = parse(text);
 
@@ -185,23 +185,4 @@ int hosts_is_local(const char *text)
     if (a.family == 0)
         return name_is_local(text);
     return addr_is_local(&a);
-}
-
-size_t hosts_select(const struct herd_config *cfg, const char *only,
-                    int *here)
-{
-    size_t count = 0;
-    int any_host = 0;
-
-    for (size_t i = 0; i < cfg->n_nodes; i++)
-        any_host |= cfg->nodes[i].host_set;
-    for (size_t i = 0; i < cfg->n_nodes; i++) {
-        const struct node_conf *n = &cfg->nodes[i];
-        if (only)
-            here[i] = hosts_same(n->host, only);
-        else
-            here[i] = !any_host || hosts_is_local(n->host);
-        count += here[i] != 0;
-    }
-    return count;
 }
