@@ -13,107 +13,17 @@ import json
 import os
 import signal
 import socket
-import struct
-import threading
-import zlib
 
 import pytest
 
 from herdlib import Client, binary, free_port, wait_for, write_ini
+from linklab import Proxy, write_snapshot
 
 N = 100000                      # clients each node holds at the start
 
 
-class Proxy:
-    """host:listen -> 127.0.0.1:target, byte for byte, until cut."""
-
-    def __init__(self, target):
-        self.target = target
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        self.port = self.lsock.getsockname()[1]
-        self.cut_now = False
-        self.socks = []
-        self.lock = threading.Lock()
-        self.stop = False
-        self.t = threading.Thread(target=self._accept, daemon=True)
-        self.t.start()
-
-    def _accept(self):
-        while not self.stop:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            if self.cut_now or self.stop:
-                c.close()
-                continue
-            try:
-                u = socket.create_connection(("127.0.0.1", self.target), 5)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.socks += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pipe, args=(a, b),
-                                 daemon=True).start()
-
-    def _pipe(self, a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        self.cut_now = True
-        with self.lock:
-            for s in self.socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            self.socks = []
-
-    def heal(self):
-        self.cut_now = False
-
-    def close(self):
-        self.stop = True
-        self.cut()
-        self.lsock.close()
-
-
 def at_line(server, cid, sec, nsec=0, loc="+10.000000+020.000000"):
     return "AT %s +0.000000000 %s %s %d.%09d" % (server, cid, loc, sec, nsec)
-
-
-def frame(payload):
-    ln = struct.pack("<I", len(payload))
-    return ln + struct.pack("<I", zlib.crc32(payload, zlib.crc32(ln))) + \
-        payload
-
-
-def write_snapshot(path, lines):
-    body = bytearray(b"HERDSNAP" + struct.pack("<II", 1, 0))
-    for line in lines:
-        body += frame(line.encode())
-    crc = zlib.crc32(bytes(body))
-    body += b"HEND" + struct.pack("<IQ", crc, len(lines))
-    with open(path, "wb") as f:
-        f.write(body)
 
 
 class Pair:

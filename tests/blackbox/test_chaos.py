@@ -1,5 +1,6 @@
 """The chaos suite's short form: a supervised five-node herd under IAMAT
-load while nodes are killed, stopped and cut apart; afterwards every node
+load while nodes are killed, stopped, cut apart and their links flapped
+(incremental catch-ups between restarts); afterwards every node
 holds every client's newest acknowledged record (tests/chaos/chaos.py;
 `make chaos` runs the long form)."""
 
@@ -22,6 +23,10 @@ def test_chaos_short(tmp_path, capsys):
     assert res["acknowledged"] > 0 and res["ids_acked"] > 0, out
     assert res["faults_total"] >= 5, out
     assert res["faults"]["kill -9"] >= 1, out
+    if "flap" in res["kinds"]:
+        assert res["faults"]["link flap"] >= 1, out
+    # Restarted nodes and flapped links resume from the neighbours' logs.
+    assert res["catchups"]["incremental"] >= 1, out
     assert not res["fault_errors"], out
     assert res["lost"] == 0, out
     assert res["diverged"] == 0 and res["phantom"] == 0, out

@@ -4,8 +4,11 @@
 Client threads send IAMATs to every node, for many client ids, and keep
 every acknowledged reply.  Meanwhile a fault thread kills nodes with
 SIGKILL (the supervisor restarts them), stops and starts nodes through
-herdctl, and cuts the herd in two by rewriting herd.ini without the links
-between two groups (herdctl reload), then heals.  When the load stops and
+herdctl, cuts the herd in two by rewriting herd.ini without the links
+between two groups (herdctl reload), then heals, and flaps links: every
+TCP connection into one node's port is aborted (`ss -K`, as root), so its
+links drop and come back at once and catch up incrementally, between
+the restarts.  When the load stops and
 the herd is whole again, every node must hold, for every client id, the
 newest acknowledged record or a later one that was sent but whose reply
 never came back -- the same AT line at every node -- within a deadline.
@@ -315,10 +318,13 @@ class Faults(threading.Thread):
         self.interval = interval
         self.rng = random.Random(seed)
         self.kinds = kinds
+        self.first = list(kinds)
+        self.rng.shuffle(self.first)
         self.kills = {n: [] for n in herd.names}
         self.stopped = {}           # name -> time to start it again
         self.cut = None             # (edges removed, time to heal)
-        self.counts = {"kill -9": 0, "node stop": 0, "link partition": 0}
+        self.counts = {"kill -9": 0, "node stop": 0, "link partition": 0,
+                       "link flap": 0}
         self.events = []
         self.errors = []
 
@@ -392,6 +398,23 @@ class Faults(threading.Thread):
                                    " ".join(sorted(set(names) - side))))
         return True
 
+    def flap(self, st):
+        """Abort every connection into one running node's port: its links
+        (and clients) drop; the dialers are back within their backoff."""
+        running = [n for n, v in st.items() if v["state"] == "running"]
+        if not running:
+            return False
+        name = self.rng.choice(running)
+        p = subprocess.run(["ss", "-K", "state", "established", "dport", "=",
+                            ":%d" % self.herd.ports[name]],
+                           capture_output=True, timeout=10)
+        if p.returncode != 0:
+            self.errors.append("ss -K: %s" % p.stderr)
+            return False
+        self.counts["link flap"] += 1
+        self.note("flap links into %s" % name)
+        return True
+
     def run(self):
         while not self.stop.wait(self.interval * self.rng.uniform(0.5, 1.5)):
             try:
@@ -399,13 +422,17 @@ class Faults(threading.Thread):
                 st = self.herd.status()
                 if not st:
                     continue
-                kind = self.rng.choice(self.kinds)
+                # Every kind once (in a random order) first, then at random.
+                kind = self.first.pop() if self.first else \
+                    self.rng.choice(self.kinds)
                 if kind == "kill":
                     self.kill_one(st)
                 elif kind == "stop":
                     self.stop_some(st)
                 elif kind == "cut":
                     self.partition()
+                elif kind == "flap":
+                    self.flap(st)
             except Exception as e:   # keep injecting; report at the end
                 self.errors.append("fault thread: %r" % (e,))
 
@@ -500,10 +527,57 @@ def check(herd, ledger, ids):
 
 # -- the run ----------------------------------------------------------------
 
+def flaps_possible():
+    """ss -K aborts sockets: root, iproute2 and a kernel with
+    CONFIG_INET_DIAG_DESTROY."""
+    if os.geteuid() != 0 or not shutil.which("ss"):
+        return False
+    lsock = socket.socket()
+    try:
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        port = lsock.getsockname()[1]
+        c = socket.create_connection(("127.0.0.1", port), timeout=2)
+        a, _ = lsock.accept()
+        subprocess.run(["ss", "-K", "state", "established", "dport", "=",
+                        ":%d" % port], capture_output=True, timeout=10)
+        c.settimeout(2)
+        try:
+            return c.recv(1) == b""
+        except OSError:
+            return True
+        finally:
+            c.close()
+            a.close()
+    except OSError:
+        return False
+    finally:
+        lsock.close()
+
+
+def catchups(herd):
+    """Catch-ups the nodes sent, by kind, from their status files."""
+    out = {"incremental": 0, "full": 0}
+    for name in herd.names:
+        try:
+            with open(os.path.join(herd.dir, "run", name + ".status")) as f:
+                st = json.load(f)
+        except (OSError, ValueError):
+            continue
+        for link in st.get("links", []):
+            cu = link.get("catchup") or {}
+            for k in out:
+                out[k] += int(cu.get(k, 0))
+    return out
+
+
 def run(directory, duration=20.0, n_ids=300, workers=6, interval=1.0,
         converge_timeout=60.0, seed=None, fsync="always",
-        kinds=("kill", "kill", "stop", "cut")):
+        kinds=("kill", "kill", "stop", "cut", "flap")):
     """One chaos run in directory; returns a dict of results."""
+    if "flap" in kinds and not flaps_possible():
+        kinds = tuple(k for k in kinds if k != "flap")
+        log("no link flaps here (needs root and ss -K)")
     seed = seed if seed is not None else random.randrange(1 << 30)
     log("seed %d, %d s of load, %d ids, %d client threads, fsync=%s, bin %s"
         % (seed, duration, n_ids, workers, fsync, os.path.dirname(
@@ -570,6 +644,8 @@ def run(directory, duration=20.0, n_ids=300, workers=6, interval=1.0,
         })
         st = herd.status() or {}
         res["restarts"] = {n: v.get("restarts") for n, v in st.items()}
+        res["catchups"] = catchups(herd)
+        res["kinds"] = kinds
         res["sanitizer"] = herd.sanitizer_reports()
         return res
     finally:
@@ -591,6 +667,8 @@ def report(res):
     log("faults injected:       %d (%s)" % (res["faults_total"], ", ".join(
         "%s %d" % kv for kv in sorted(f.items()))))
     log("supervisor restarts:   %s" % res.get("restarts"))
+    log("catch-ups sent:        %s (since each node's last start)"
+        % res.get("catchups"))
     log("herd whole again:      %s s after the load stopped" % (
         "%.1f" % res["whole_after_s"] if res["whole_after_s"] is not None
         else "never"))

@@ -12,10 +12,11 @@ fail the build, only a server that does not start can.
 Environment: BENCH_RUNS (3), BENCH_TIME (3 s window), BENCH_WARMUP (1 s),
 BENCH_OUT (BENCHMARKS.md), BENCH_SKIP (comma list of figure keys:
 single16, single1, callgrind, herd5, converge_log, converge, halfload,
-memory, relearn, mesh, whatsat, whatsat_cg, emulator), BENCH_ONLY (the
+memory, relearn, mesh, whatsat, whatsat_cg, emulator, catchup), BENCH_ONLY (the
 same, to run only those), BENCH_BIN (the bin/ to measure).  The WHATSAT
 figures (whatsat, whatsat_cg, emulator) have their own section of
-BENCHMARKS.md; a section is rewritten only when one of its figures ran.
+BENCHMARKS.md; a section is rewritten only when one of its figures ran.  The
+catchup figure has its own section too (bench:catchup markers).
 """
 
 import calendar
@@ -53,6 +54,9 @@ BEGIN = "<!-- bench:begin -->"
 END = "<!-- bench:end -->"
 W_BEGIN = "<!-- bench:whatsat:begin -->"
 W_END = "<!-- bench:whatsat:end -->"
+CU_BEGIN = "<!-- bench:catchup:begin -->"
+CU_END = "<!-- bench:catchup:end -->"
+CU_N = int(os.environ.get("BENCH_CATCHUP_N", "1000000"))
 
 # SPEC.md's five nodes.
 TOPOLOGY = {
@@ -781,6 +785,213 @@ def fig_relearn(tmp):
     finally:
         stop_all(procs.values())
     return {"runs": runs, "fill_cmd": shown(fill)}
+
+
+def fig_catchup(tmp):
+    """Two nodes holding CU_N clients each (written straight into their
+    snapshots), A reaching B through a proxy that can cut the link.  In
+    one run: the first link-up (a new peer: the full walk, which is what
+    every link-up did before the incremental catch-up), then three times
+    a cut while 1,000 updates are written on each side, then a heal (the
+    incremental catch-up), then the same with B killed -9 and restarted
+    while cut.  Time: from the receiver's "link up" log line to its
+    "catch-up from" line; records and bytes from the status files."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "blackbox"))
+    from linklab import Proxy, write_snapshot
+    d = os.path.join(tmp, "catchup")
+    os.makedirs(os.path.join(d, "data"))
+    pa, pb = free_port(), free_port()
+    proxy = Proxy(pb)
+    topo = {"A": ["B"], "B": []}
+    herd = ["data_dir = data", "fsync = everysec"]
+
+    def ini(name, bport):
+        lines = ["[herd]", "log_dir = logs", "run_dir = run"] + herd + \
+            ["", "[places]", "provider = google-legacy",
+             "url = http://127.0.0.1:%d" % free_port(),
+             "key_env = HERD_BENCH_NO_KEY"]
+        for n, p in (("A", pa), ("B", bport)):
+            lines += ["", "[node %s]" % n, "port = %d" % p]
+            if topo[n]:
+                lines.append("neighbors = " + " ".join(topo[n]))
+        path = os.path.join(d, name)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+    inis = {"A": ini("herd-a.ini", proxy.port), "B": ini("herd.ini", pb)}
+    ports = {"A": pa, "B": pb}
+    t0 = time.monotonic()
+    lines = ["AT A +0.000000000 c%07d +10.000000+020.000000 "
+             "1700000000.000000000" % i for i in range(CU_N)]
+    for n in ("A", "B"):
+        write_snapshot(os.path.join(d, "data", n + ".snapshot"), lines)
+    del lines
+    log("catchup: %d-client snapshots written in %.1f s"
+        % (CU_N, time.monotonic() - t0))
+    procs = {}
+
+    def start_node(n):
+        procs[n] = start([NODE, "-c", inis[n], n], d, "node-" + n)
+        wait_port(ports[n], procs[n], 120)
+
+    def link(n):
+        st = status(d, n)
+        return st["links"][0] if st and st.get("links") else None
+
+    def log_offsets():
+        out = {}
+        for n in ("A", "B"):
+            path = os.path.join(d, "logs", n + ".log")
+            out[n] = os.path.getsize(path) if os.path.exists(path) else 0
+        return out
+
+    def sent_count(n):
+        lk = link(n)
+        return lk["catchup"]["incremental"] + lk["catchup"]["full"] \
+            if lk else 0
+
+    def done(before, counts, timeout=300):
+        """Wait for both catch-ups after the log offsets in before, and
+        for each sender's status to count one more than counts; the
+        figures of what each side received (res[n]: sent by the peer)."""
+        deadline = time.monotonic() + timeout
+        res = {}
+        while len(res) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("catch-up not done in %d s" % timeout)
+            for n, peer in (("A", "B"), ("B", "A")):
+                if n in res:
+                    continue
+                with open(os.path.join(d, "logs", n + ".log"),
+                          errors="replace") as f:
+                    f.seek(before[n])
+                    text = f.read()
+                up = re.search(r"^(\S+) %s: link up: %s" % (n, peer), text,
+                               re.M)
+                cu = re.search(r"^(\S+) %s: catch-up from %s: received "
+                               r"(\d+) records" % (n, peer), text, re.M)
+                if not up or not cu:
+                    continue
+                lk = link(peer)
+                if not lk or lk["catchup"]["sending"] or \
+                        sent_count(peer) <= counts[peer]:
+                    continue
+                res[n] = {"s": (log_line_us(cu.group(1)) -
+                                log_line_us(up.group(1))) / 1e6,
+                          "records": lk["catchup"]["sent_records"],
+                          "bytes": lk["catchup"]["sent_bytes"],
+                          "mode": lk["catchup"]["mode"]}
+            time.sleep(0.05)
+        return res
+
+    def write(n, sec):
+        ids = ["c%07d" % (i + (0 if n == "A" else 500)) for i in range(1000)]
+        with socket.create_connection(("127.0.0.1", ports[n]), 30) as c:
+            c.sendall("".join("IAMAT %s +11.0+21.0 %d.%09d\n" % (cid, sec, k)
+                              for k, cid in enumerate(ids)).encode())
+            got = b""
+            while got.count(b"\n") < len(ids):
+                chunk = c.recv(1 << 16)
+                if not chunk:
+                    raise RuntimeError("node %s closed the connection" % n)
+                got += chunk
+
+    def cut():
+        proxy.cut()
+        deadline = time.monotonic() + 30
+        while (link("A") or {}).get("state") == "up" or \
+                (link("B") or {}).get("state") == "up":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the link stayed up after the cut")
+            time.sleep(0.05)
+
+    runs = {"full": [], "flap": [], "kill9": []}
+    try:
+        before = log_offsets()
+        start_node("B")
+        start_node("A")
+        runs["full"].append(done(before, {"A": 0, "B": 0}))
+        log("catchup: first link-up (full walk) %r" % runs["full"][-1])
+        for i in range(RUNS):
+            cut()
+            write("A", 1800000000 + 10 * i)
+            write("B", 1800000001 + 10 * i)
+            time.sleep(0.2)
+            before = log_offsets()
+            counts = {n: sent_count(n) for n in ("A", "B")}
+            proxy.heal()
+            runs["flap"].append(done(before, counts))
+            log("catchup: flap %d %r" % (i + 1, runs["flap"][-1]))
+        cut()
+        write("A", 1800000500)
+        write("B", 1800000501)
+        time.sleep(1.2)         # everysec: the writes reach B's disk
+        procs["B"].kill()
+        procs["B"].wait(timeout=30)
+        PROCS.remove(procs["B"])
+        before = log_offsets()
+        counts = {"A": sent_count("A"), "B": 0}
+        start_node("B")
+        proxy.heal()
+        runs["kill9"].append(done(before, counts))
+        log("catchup: kill -9 %r" % runs["kill9"][-1])
+        rss = {n: proc_kb(procs[n].pid, "VmRSS") for n in procs}
+    finally:
+        proxy.close()
+        stop_all(procs.values())
+    return {"runs": runs, "n": CU_N, "rss_kb": rss}
+
+
+def report_catchup(m, f):
+    def row(label, r):
+        a, b = r["A"], r["B"]
+        return "| %s | %s | %d / %d | %.1f / %.1f MB | %.3f / %.3f |" % (
+            label, a["mode"] if a["mode"] == b["mode"] else
+            a["mode"] + " / " + b["mode"], a["records"], b["records"],
+            a["bytes"] / 1e6, b["bytes"] / 1e6, a["s"], b["s"])
+    full = f["runs"]["full"][0]
+    flaps = f["runs"]["flap"]
+    med_s = med([r["A"]["s"] for r in flaps] + [r["B"]["s"] for r in flaps])
+    full_s = max(full["A"]["s"], full["B"]["s"])
+    L = [CU_BEGIN, "",
+         "## Catch-up after a flap: incremental against the full walk",
+         "",
+         "`make bench` (figure `catchup`; `BENCH_ONLY=catchup make bench` runs "
+         "it alone), release build at %s, %s, %d cores, %s, load %s.  Two nodes A and B, each holding "
+         "%d clients (written straight into their snapshots), A reaching B "
+         "through a TCP proxy run by the script.  All in one run: first the "
+         "link's first link-up, where each side is a new peer to the other "
+         "and gets a **full walk**, the catch-up every link-up did before "
+         "the journal became a numbered log (docs/PEERS.md \"Catch-up\"); "
+         "then %d flaps, each a cut while 1,000 updates are written on each "
+         "side (500 clients on both), then a heal; then the same with B "
+         "killed -9 and restarted while cut.  Records and bytes are those "
+         "each side sent (status file, `links[].catchup`); the time is from "
+         "the receiver's `link up` log line to its `catch-up from` line; every "
+         "byte of both kinds passes through the proxy (Python), which slows "
+         "the full walk more than the node does."
+         % (m.get("git", "?"), m.get("date", "?"), m.get("nproc", 0),
+            m.get("cpu", "?"), m.get("load", "?"), f["n"], len(flaps)),
+         "",
+         "| link-up | mode (B->A / A->B) | records sent B->A / A->B | "
+         "bytes B->A / A->B | seconds to catch up at A / at B |",
+         "|---|---|---|---|---|",
+         row("first (new peer)", full)]
+    for i, r in enumerate(flaps):
+        L.append(row("flap %d" % (i + 1), r))
+    for r in f["runs"]["kill9"]:
+        L.append(row("B killed -9, restarted", r))
+    L += ["",
+          "Median incremental catch-up %.3f s against %.3f s for the full "
+          "walk (%.0fx less time), with at most %d records each way against "
+          "%d.  Resident memory at the end: A %d MB, B %d MB."
+          % (med_s, full_s, full_s / med_s if med_s > 0 else float("nan"),
+             max(max(r["A"]["records"], r["B"]["records"])
+                 for r in flaps + f["runs"]["kill9"]),
+             min(full["A"]["records"], full["B"]["records"]),
+             f["rss_kb"].get("A", 0) // 1024, f["rss_kb"].get("B", 0) // 1024),
+          "", CU_END, ""]
+    return "\n".join(L)
 
 
 def mesh_topology(n, seed):
@@ -1920,7 +2131,8 @@ def main():
             ("mesh", lambda: fig_mesh(tmp)),
             ("whatsat_cg", lambda: fig_whatsat_cg(tmp)),
             ("whatsat", lambda: fig_whatsat(tmp)),
-            ("emulator", lambda: fig_emulator(tmp))]
+            ("emulator", lambda: fig_emulator(tmp)),
+            ("catchup", lambda: fig_catchup(tmp))]
     rc = 0
     t_begin = time.monotonic()
     try:
@@ -1943,6 +2155,7 @@ def main():
         if os.environ.get("BENCH_JSON"):
             with open(os.environ["BENCH_JSON"], "w") as f:
                 json.dump(figs, f, default=str)
+        cu, cu_fail = figs.pop("catchup", None), failures.pop("catchup", None)
         main_figs = {k: v for k, v in figs.items() if k not in WHATSAT_KEYS}
         main_fail = {k: v for k, v in failures.items() if k not in WHATSAT_KEYS}
         if main_figs or main_fail:
@@ -1953,6 +2166,11 @@ def main():
         if w_figs or w_fail:
             write_section(whatsat_report(m, w_figs, w_fail), W_BEGIN, W_END)
             log("wrote the WHATSAT section of %s" % OUT)
+        if cu:
+            write_section(report_catchup(m, cu), CU_BEGIN, CU_END)
+            log("wrote the catch-up section of %s" % OUT)
+        elif cu_fail:
+            log("catch-up figure failed; its section is left as it was")
     except KeyboardInterrupt:
         log("interrupted")
         rc = 130
