@@ -990,6 +990,13 @@ def report_catchup(m, f):
                  for r in flaps + f["runs"]["kill9"]),
              min(full["A"]["records"], full["B"]["records"]),
              f["rss_kb"].get("A", 0) // 1024, f["rss_kb"].get("B", 0) // 1024),
+          "",
+          "A flap soon after the one before sends up to 1,500 records a way, "
+          "not 1,000: the 500 records that the peer's previous catch-up "
+          "brought and that were new here entered this node's log after its "
+          "last HERD-MARK to the peer, so they go back once.  Skipping them "
+          "by their origin would be wrong: a peer killed -9 may have "
+          "flooded a record it never wrote to its journal.",
           "", CU_END, ""]
     return "\n".join(L)
 
