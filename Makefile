@@ -26,7 +26,7 @@ CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I. $(PKG_CFLAGS) \
 LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
 
 LIBS_COMMON := -linih -lcrypto -lz
-LIBS_NODE := -lev -lcares -lcurl -lcjson $(LIBS_COMMON)
+LIBS_NODE := -lev -lcares -lcurl -lcjson -lssl $(LIBS_COMMON)
 LIBS_SUPERVISOR := -lev -lcjson $(LIBS_COMMON)
 LIBS_HERDCTL := -lcjson $(LIBS_COMMON)
 LIBS_PLACES := -lmicrohttpd -lcjson -lm $(LIBS_COMMON)

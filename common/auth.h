@@ -1,5 +1,5 @@
-/* auth: the herd secret and the HMAC challenge-response of the links.
- * Uses OpenSSL's libcrypto; knows nothing of sockets. */
+/* auth: the herd secret, the keyring and the keys of the links (key ids,
+ * link PSKs).  Uses OpenSSL's libcrypto; knows nothing of sockets. */
 #ifndef HERD_AUTH_H
 #define HERD_AUTH_H
 
@@ -20,21 +20,58 @@ struct auth_secret {
 int auth_secret_load(const char *path, struct auth_secret *out,
                      char *err, size_t errlen);
 
-/* Fill hex (PEER_NONCE_HEX + 1 bytes) with a fresh random nonce. 0 / -1. */
-int auth_nonce(char *hex, size_t cap);
-
-/* HMAC-SHA256 over the role and the whole handshake, in hex (64 + NUL).
- * role is "listener" or "dialer", so one side's proof never serves as
- * the other's. */
-int auth_mac(const struct auth_secret *secret, const char *role,
-             const char *dialer, const char *listener,
-             const char *dialer_nonce, const char *listener_nonce,
-             char *hex, size_t cap);
-
-/* Constant-time equality of two NUL-terminated MACs. */
-int auth_mac_equal(const char *a, const char *b);
-
 /* Wipe a secret from memory. */
 void auth_secret_clear(struct auth_secret *s);
+
+/* The keyring (docs/PEERS.md "Keys"): the secrets a node accepts links
+ * keyed by; the first is the primary, the one it dials with.  Each key is
+ * known in logs, HELLO lines and herdctl by its id, a fingerprint that
+ * reveals nothing of the secret. */
+#define AUTH_KEYS_MAX 16
+#define AUTH_KEY_ID_HEX 16      /* 8 bytes of SHA-256 over a label and it */
+#define AUTH_PSK_LEN 32
+
+struct auth_key {
+    struct auth_secret secret;
+    char id[AUTH_KEY_ID_HEX + 1];
+};
+
+struct auth_keyring {
+    struct auth_key keys[AUTH_KEYS_MAX];
+    size_t n;                   /* keys[0] is the primary */
+};
+
+/* The key id of a secret (AUTH_KEY_ID_HEX + 1 bytes). */
+void auth_key_id(const struct auth_secret *s, char *hex);
+
+/* Parse keyring text: one secret per line (any bytes but a newline, at
+ * least AUTH_SECRET_MIN after trailing blanks are dropped), empty lines
+ * skipped, the first the primary; a secret given twice counts once.
+ * 0, or -1 with a message in err. */
+int auth_keyring_parse(const char *text, size_t len, struct auth_keyring *out,
+                       char *err, size_t errlen);
+
+/* Load run_dir's keys: keyring_path when that file exists, else the
+ * single secret at secret_path (created as auth_secret_load() does).
+ * *from_keyring says which.  0, or -1 with a message. */
+int auth_keyring_load(const char *keyring_path, const char *secret_path,
+                      struct auth_keyring *out, int *from_keyring,
+                      char *err, size_t errlen);
+
+/* Write a keyring atomically: a temporary file beside it opened with
+ * O_EXCL | O_NOFOLLOW, mode 0600, fsynced, renamed over path. */
+int auth_keyring_write(const char *path, const struct auth_keyring *ring,
+                       char *err, size_t errlen);
+
+/* The key with this id, or NULL. */
+const struct auth_key *auth_keyring_find(const struct auth_keyring *ring,
+                                         const char *id, size_t id_len);
+
+/* The link's pre-shared key for TLS: HKDF-SHA256 of the secret, bound to
+ * the dialer's and the listener's names in that order (the roles). */
+int auth_link_psk(const struct auth_secret *s, const char *dialer,
+                  const char *listener, unsigned char psk[AUTH_PSK_LEN]);
+
+void auth_keyring_clear(struct auth_keyring *ring);
 
 #endif

@@ -84,27 +84,28 @@ enum peer_msg_kind peer_parse(const char *line, size_t len, struct peer_msg *out
     if (n == 0)
         return PEER_MSG_INVALID;
 
-    if (span_is(f[0], "HERD-HELLO") && n == 4) {
-        if (!valid_name(f[1]) || !valid_name(f[2]) ||
-            copy_hex(f[3], PEER_NONCE_HEX, out->nonce) < 0)
+    if (span_is(f[0], "HERD-HELLO") && (n == 4 || n == 5)) {
+        char nonce[PEER_NONCE_HEX + 1];
+
+        if (!valid_name(f[1]) || !valid_name(f[2]))
             return PEER_MSG_INVALID;
+        if (n == 5) {
+            if (!span_is(f[3], PEER_PROTOCOL) ||
+                copy_hex(f[4], PEER_KEY_ID_HEX, out->key_id) < 0)
+                return PEER_MSG_INVALID;
+            out->version = 2;
+        } else {
+            /* herd-v1: recognised so that it can be refused by name. */
+            if (copy_hex(f[3], PEER_NONCE_HEX, nonce) < 0)
+                return PEER_MSG_INVALID;
+            out->version = 1;
+        }
         out->from = f[1];
         out->to = f[2];
         return out->kind = PEER_MSG_HELLO;
     }
-    if (span_is(f[0], "HERD-CHALLENGE") && n == 4) {
-        if (!valid_name(f[1]) ||
-            copy_hex(f[2], PEER_NONCE_HEX, out->nonce) < 0 ||
-            copy_hex(f[3], PEER_MAC_HEX, out->mac) < 0)
-            return PEER_MSG_INVALID;
-        out->from = f[1];
-        return out->kind = PEER_MSG_CHALLENGE;
-    }
-    if (span_is(f[0], "HERD-AUTH") && n == 2) {
-        if (copy_hex(f[1], PEER_MAC_HEX, out->mac) < 0)
-            return PEER_MSG_INVALID;
-        return out->kind = PEER_MSG_AUTH;
-    }
+    if (span_is(f[0], "HERD-UP") && n == 1)
+        return out->kind = PEER_MSG_UP;
     if (span_is(f[0], "HERD-AT")) {
         /* The stored line follows "HERD-AT " exactly. */
         if (f[0].p != line || len < 9 || line[8 - 1] != ' ')
@@ -140,23 +141,21 @@ static size_t fmt_len(int n)
     return n < 0 ? 0 : (size_t)n;
 }
 
-size_t peer_format_hello(const char *from, const char *to, const char *nonce,
+size_t peer_format_hello(const char *from, const char *to, const char *key_id,
                          char *buf, size_t cap)
 {
-    return fmt_len(snprintf(buf, cap, "HERD-HELLO %s %s %s\n", from, to,
-                                  nonce));
+    return fmt_len(snprintf(buf, cap, "HERD-HELLO %s %s " PEER_PROTOCOL
+                            " %s\n", from, to, key_id));
 }
 
-size_t peer_format_challenge(const char *from, const char *nonce,
-                             const char *mac, char *buf, size_t cap)
+size_t peer_format_up(char *buf, size_t cap)
 {
-    return fmt_len(snprintf(buf, cap, "HERD-CHALLENGE %s %s %s\n", from,
-                                  nonce, mac));
+    return fmt_len(snprintf(buf, cap, "HERD-UP\n"));
 }
 
-size_t peer_format_auth(const char *mac, char *buf, size_t cap)
+size_t peer_format_refused(const char *why, char *buf, size_t cap)
 {
-    return fmt_len(snprintf(buf, cap, "HERD-AUTH %s\n", mac));
+    return fmt_len(snprintf(buf, cap, "HERD-REFUSED %s\n", why));
 }
 
 size_t peer_format_at(const char *at_line, size_t at_len, char *buf, size_t cap)

@@ -1,9 +1,9 @@
 /* peerproto: the server-to-server line protocol (see docs/PEERS.md).
  *
- *   dialer   -> listener  HERD-HELLO FROM TO NONCE
- *   listener -> dialer    HERD-CHALLENGE FROM NONCE MAC
- *   dialer   -> listener  HERD-AUTH MAC
- *   either way, once authenticated:
+ *   dialer   -> listener  HERD-HELLO FROM TO herd-v2 KEYID   (clear text)
+ *   then TLS 1.3 on the same connection, and inside it:
+ *   listener -> dialer    HERD-UP
+ *   either way, once up:
  *                         HERD-AT <stored AT line>
  *                         HERD-SYNCED COUNT
  *                         HERD-PING
@@ -17,8 +17,9 @@
 #include <stddef.h>
 #include "protocol.h"
 
-#define PEER_NONCE_HEX 32       /* 16 random bytes */
-#define PEER_MAC_HEX 64         /* HMAC-SHA256 */
+#define PEER_NONCE_HEX 32       /* herd-v1 HELLO: 16 random bytes */
+#define PEER_KEY_ID_HEX 16      /* AUTH_KEY_ID_HEX */
+#define PEER_PROTOCOL "herd-v2"
 /* The longest AT line any node stores or sends: a client line of the
  * largest max_line herd.ini allows (CONFIG_MAX_LINE_MAX, 1 MiB) becomes
  * "AT NAME DIFF" and its operands, well within 256 more bytes.  Every
@@ -31,8 +32,7 @@
 enum peer_msg_kind {
     PEER_MSG_INVALID = 0,
     PEER_MSG_HELLO,
-    PEER_MSG_CHALLENGE,
-    PEER_MSG_AUTH,
+    PEER_MSG_UP,
     PEER_MSG_AT,
     PEER_MSG_SYNCED,
     PEER_MSG_PING,
@@ -44,9 +44,11 @@ enum peer_msg_kind {
 
 struct peer_msg {
     enum peer_msg_kind kind;
-    struct proto_span from, to;             /* HELLO, CHALLENGE (from) */
-    char nonce[PEER_NONCE_HEX + 1];         /* HELLO, CHALLENGE */
-    char mac[PEER_MAC_HEX + 1];             /* CHALLENGE, AUTH */
+    struct proto_span from, to;             /* HELLO */
+    /* HELLO: 2 for this protocol (key_id set); 1 for an old node's
+     * "HERD-HELLO FROM TO NONCE", parsed only to be refused clearly. */
+    int version;
+    char key_id[PEER_KEY_ID_HEX + 1];
     struct proto_span at_line;              /* AT: the stored line */
     struct proto_at at;                     /* AT: parsed */
     unsigned long long count;               /* SYNCED */
@@ -64,11 +66,11 @@ enum peer_msg_kind peer_parse(const char *line, size_t len, struct peer_msg *out
  * peer_format_at() writes only when it fits, the others may leave a cut
  * line, so callers give room for the longest (256 bytes do).  Each line
  * ends in "\n". */
-size_t peer_format_hello(const char *from, const char *to, const char *nonce,
+size_t peer_format_hello(const char *from, const char *to, const char *key_id,
                          char *buf, size_t cap);
-size_t peer_format_challenge(const char *from, const char *nonce,
-                             const char *mac, char *buf, size_t cap);
-size_t peer_format_auth(const char *mac, char *buf, size_t cap);
+size_t peer_format_up(char *buf, size_t cap);
+/* A listener's clear-text refusal of a HELLO (no TLS follows). */
+size_t peer_format_refused(const char *why, char *buf, size_t cap);
 size_t peer_format_at(const char *at_line, size_t at_len, char *buf, size_t cap);
 size_t peer_format_synced(unsigned long long count, char *buf, size_t cap);
 size_t peer_format_ping(char *buf, size_t cap);

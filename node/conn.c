@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/container.h"
+#include "tls.h"
 
 /* Read this much per recv(); a busy client gets one read per wake-up. */
 #define READ_CHUNK 65536
@@ -17,6 +18,12 @@
  * is closed: closing with unread input would send a reset, and the reset
  * can destroy the reply before the client reads it. */
 #define LINGER_S 2.0
+/* TLS: plain text is encrypted from out while less than WIRE_LOW of
+ * ciphertext waits for the socket, WIRE_CHUNK at a time, so a slow
+ * socket leaves the backlog in out, where the cap counts it. */
+#define WIRE_LOW (256u << 10)
+#define WIRE_CHUNK (64u << 10)
+#define WIRE_MAX (WIRE_LOW + 2 * WIRE_CHUNK)
 
 static struct ev_loop *conn_loop;
 static struct conn *live_list;
@@ -53,11 +60,26 @@ static void pending_add(struct conn *c)
 }
 
 static void process_lines(struct conn *c);
+static void tls_pump(struct conn *c);
+
+/* Bytes that can go to the socket now (plain text of a TLS connection
+ * waits for its handshake). */
+static int has_output(const struct conn *c)
+{
+    if (c->tls)
+        return buf_len(&c->wire) > 0 || (c->tls_up && buf_len(&c->out) > 0);
+    return buf_len(&c->out) > 0;
+}
+
+static size_t queued(const struct conn *c)
+{
+    return buf_len(&c->out) + (c->tls ? buf_len(&c->wire) : 0);
+}
 
 static void update_write_watcher(struct conn *c)
 {
     /* The write watcher runs only while there is something to write. */
-    if (buf_len(&c->out) > 0 || c->connecting)
+    if (has_output(c) || c->connecting)
         ev_io_start(conn_loop, &c->write_watcher);
     else
         ev_io_stop(conn_loop, &c->write_watcher);
@@ -105,6 +127,8 @@ void conn_reap(void)
         dead_list = c->next_dead;
         buf_free(&c->in);
         buf_free(&c->out);
+        buf_free(&c->wire);
+        tls_free(c->tls);
         free(c);
     }
 }
@@ -125,11 +149,35 @@ static void finish(struct conn *c)
     update_read_watcher(c);
 }
 
+/* TLS: encrypt queued plain text while little ciphertext waits.  All of
+ * one iteration's lines go out in as few records as they fit. */
+static int encrypt_some(struct conn *c)
+{
+    while (c->tls_up && buf_len(&c->out) > 0 && buf_len(&c->wire) < WIRE_LOW) {
+        size_t n = buf_len(&c->out);
+
+        if (n > WIRE_CHUNK)
+            n = WIRE_CHUNK;
+        if (tls_write(c->tls, buf_head(&c->out), n) < 0 ||
+            tls_drain(c->tls, &c->wire) < 0) {
+            conn_close(c, tls_why(c->tls));
+            return -1;
+        }
+        buf_consume(&c->out, n);
+    }
+    return 0;
+}
+
 static void flush_output(struct conn *c)
 {
-    while (buf_len(&c->out) > 0) {
-        ssize_t n = send(c->fd, buf_head(&c->out), buf_len(&c->out),
-                         MSG_NOSIGNAL);
+    struct buf *b = c->tls ? &c->wire : &c->out;
+
+    for (;;) {
+        if (c->tls && encrypt_some(c) < 0)
+            return;
+        if (buf_len(b) == 0)
+            break;
+        ssize_t n = send(c->fd, buf_head(b), buf_len(b), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -138,9 +186,9 @@ static void flush_output(struct conn *c)
             conn_close(c, strerror(errno));
             return;
         }
-        buf_consume(&c->out, (size_t)n);
+        buf_consume(b, (size_t)n);
     }
-    if (buf_len(&c->out) == 0 && c->flushing_close) {
+    if (queued(c) == 0 && c->flushing_close) {
         finish(c);
         return;
     }
@@ -189,7 +237,7 @@ void conn_close_after_flush(struct conn *c)
 {
     c->flushing_close = 1;
     update_read_watcher(c);
-    if (buf_len(&c->out) == 0)
+    if (queued(c) == 0)
         finish(c);
     else
         ev_io_start(conn_loop, &c->write_watcher);
@@ -290,7 +338,155 @@ static void on_more_lines(struct ev_loop *loop, ev_idle *w, int revents)
     ev_idle_stop(loop, w);
     if (c->paused)
         return;
+    if (c->tls)
+        tls_pump(c);
+    else
+        process_lines(c);
+}
+
+static void queue_write(struct conn *c)
+{
+    if (!c->connecting && !ev_is_active(&c->write_watcher))
+        pending_add(c);
+}
+
+/* TLS: one handshake step; 1 when it is done, 0 when it needs more
+ * input, -1 when the connection closed. */
+static int tls_step(struct conn *c)
+{
+    int rc;
+
+    if (c->tls_up)
+        return 1;
+    rc = tls_handshake(c->tls);
+    if (tls_drain(c->tls, &c->wire) < 0 || rc < 0) {
+        conn_close(c, tls_why(c->tls));
+        return -1;
+    }
+    if (buf_len(&c->wire) > 0)
+        queue_write(c);
+    if (rc == 0)
+        return 0;
+    c->tls_up = 1;
+    if (c->ops->on_secure) {
+        c->ops->on_secure(c);
+        if (c->closed)
+            return -1;
+    }
+    queue_write(c);
+    return 1;
+}
+
+/* TLS: finish the handshake, decrypt what arrived into in, handle its
+ * lines. */
+static void tls_pump(struct conn *c)
+{
+    int full = 0;
+
+    if (tls_step(c) <= 0)
+        return;
+    for (;;) {
+        size_t want = c->in.max - buf_len(&c->in), room;
+        char *dst;
+        ssize_t n;
+
+        if (want == 0) {
+            full = 1;
+            break;
+        }
+        if (want > READ_CHUNK)
+            want = READ_CHUNK;
+        dst = buf_space(&c->in, want, &room);
+        if (!dst) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        n = tls_read(c->tls, dst, room < want ? room : want);
+        if (n < 0) {
+            conn_close(c, tls_why(c->tls));
+            return;
+        }
+        if (n == 0)
+            break;
+        /* The half-line clock, as for plain connections (on_readable). */
+        int had_partial = buf_len(&c->in) > 0;
+        int ends_line = memchr(dst, '\n', (size_t)n) != NULL;
+        buf_commit(&c->in, (size_t)n);
+        if (!had_partial || ends_line)
+            c->line_since = ev_now(conn_loop);
+    }
+    /* Post-handshake messages (a key update) may want an answer. */
+    if (tls_drain(c->tls, &c->wire) < 0) {
+        conn_close(c, tls_why(c->tls));
+        return;
+    }
+    if (buf_len(&c->wire) > 0)
+        queue_write(c);
     process_lines(c);
+    /* Plain text left in the engine because in was full: come back for
+     * it once the lines are handled. */
+    if (full && !c->closed && !c->paused)
+        ev_idle_start(conn_loop, &c->more_lines);
+}
+
+static void tls_readable(struct conn *c)
+{
+    static char chunk[READ_CHUNK];
+    ssize_t n;
+
+    /* Take more from the socket only while little ciphertext is waiting
+     * to be decrypted, so the engine's input stays bounded too. */
+    if (tls_buffered(c->tls) < READ_CHUNK) {
+        n = recv(c->fd, chunk, sizeof chunk, 0);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            conn_close(c, strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            conn_close(c, "closed by the other side");
+            return;
+        }
+        c->last_rx = ev_now(conn_loop);
+        if (tls_feed(c->tls, chunk, (size_t)n) < 0) {
+            conn_close(c, tls_why(c->tls));
+            return;
+        }
+    }
+    tls_pump(c);
+}
+
+int conn_start_tls(struct conn *c, struct tls *t)
+{
+    c->tls = t;
+    buf_init(&c->wire, WIRE_MAX);
+    /* Clear text queued before the switch (the dialer's HERD-HELLO)
+     * leaves first, ahead of the handshake. */
+    if (buf_len(&c->out) > 0) {
+        if (buf_append(&c->wire, buf_head(&c->out), buf_len(&c->out)) < 0) {
+            conn_close(c, "out of memory");
+            return -1;
+        }
+        buf_consume(&c->out, buf_len(&c->out));
+    }
+    /* Bytes that came after the HERD-HELLO line are the first of TLS. */
+    if (buf_len(&c->in) > 0) {
+        if (tls_feed(t, buf_head(&c->in), buf_len(&c->in)) < 0) {
+            conn_close(c, tls_why(t));
+            return -1;
+        }
+        buf_consume(&c->in, buf_len(&c->in));
+    }
+    if (c->connecting)
+        return 0;
+    /* A step now, not a whole pump: this may run inside the connection's
+     * own line handling, and the handshake's first step yields no lines. */
+    if (tls_step(c) < 0)
+        return -1;
+    if (c->tls_up)
+        ev_idle_start(conn_loop, &c->more_lines);
+    return 0;
 }
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -307,6 +503,10 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
                        errno != EINTR))
             conn_close(c, "closed after reply");
+        return;
+    }
+    if (c->tls) {
+        tls_readable(c);
         return;
     }
     /* Room for a chunk, but never past the input cap: a line that long is

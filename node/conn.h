@@ -34,7 +34,11 @@ struct conn_ops {
     void (*on_eof)(struct conn *c);
     /* The connection is closing; the owner forgets it. */
     void (*on_close)(struct conn *c, const char *why);
+    /* TLS connections: the handshake finished (NULL = nothing to do). */
+    void (*on_secure)(struct conn *c);
 };
+
+struct tls;
 
 struct conn {
     int fd;
@@ -64,6 +68,11 @@ struct conn {
     struct conn *pend_prev, *pend_next;  /* output queued this iteration */
     int write_pending;
     struct conn *next_dead;
+    /* A TLS connection (links): in and out hold plain text, wire the
+     * ciphertext waiting for the socket; the transport sits between. */
+    struct tls *tls;
+    struct buf wire;
+    int tls_up;                 /* handshake done: out may be encrypted */
 };
 
 /* Wrap an accepted or connecting socket (non-blocking already). */
@@ -94,6 +103,11 @@ void conn_resume(struct conn *c);
 /* Change who handles this connection's lines (a client turning peer). */
 void conn_set_owner(struct conn *c, const struct conn_ops *ops, void *owner,
                     size_t max_line, size_t max_out);
+
+/* From now on the connection speaks TLS (it owns t).  What out already
+ * holds still goes in clear, first; what in holds past the current line
+ * is the peer's first TLS bytes.  0, or -1 when closed. */
+int conn_start_tls(struct conn *c, struct tls *t);
 
 /* Free connections closed during this loop iteration. */
 void conn_reap(void);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/peerproto.h"
 #include "journal.h"
+#include "keyring.h"
 #include "link.h"
 
 enum store_result node_apply_update(struct node *n, const char *at_line,
@@ -89,6 +90,7 @@ void node_reload(struct node *n)
     n->cfg = fresh;
     log_msg(LOG_INFO, "reloaded %s", n->config_path);
     link_reconfigure(n);
+    keyring_reload(n);
     /* Written at the end of this loop iteration (main.c's check watcher),
      * so this module never calls the status writer, which reads links. */
     n->status_dirty = 1;

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "journal.h"
 #include "resolve.h"
 #include "metrics.h"
+#include "tls.h"
 
 #define BACKOFF_FIRST 0.1       /* seconds before the first redial */
 #define BACKOFF_CAP 2.0         /* redials never wait longer than this */
@@ -26,6 +28,30 @@
 #define SILENCE_LIMIT 20.0      /* a peer quiet this long is gone */
 #define LINK_OUTPUT_MAX (8u << 20)  /* per link; past it, drop and resync */
 #define MARK_EVERY 1024         /* incremental catch-up: a MARK this often */
+/* Listener: handshakes not yet proven, bounded per link, per source
+ * address and in all, and in time.  A real dialer proves itself within
+ * a round trip, so these are far above what it needs. */
+#define PENDING_PER_LINK 8
+#define PENDING_PER_SOURCE 16
+#define PENDING_TOTAL 64
+#define PENDING_TIMEOUT 2.0
+#define SAY_EVERY 10.0          /* flood refusals are summed in the log */
+
+/* Listener: one handshake under way (HERD-HELLO seen, TLS not done). */
+struct pending {
+    struct link *l;
+    struct conn *c;
+    double since;
+    char key_id[AUTH_KEY_ID_HEX + 1];
+    char src[64];               /* source address, without the port */
+    struct pending *prev, *next;        /* all of them, oldest first */
+};
+
+static struct pending *pend_head, *pend_tail;
+static size_t pend_count;
+static unsigned long pend_dropped;      /* since last said */
+static double pend_said;
+static char pend_last[200];             /* the last one's reason */
 
 struct link {
     struct node *node;
@@ -35,12 +61,16 @@ struct link {
     int dialer;                 /* we dial: our name sorts first */
     enum link_state state;
     struct conn *conn;          /* the link, once connecting or up */
-    struct conn *pending;       /* listener: a handshake not yet proven */
-    double pending_since, connect_since;
-    char my_nonce[PEER_NONCE_HEX + 1];
-    char peer_nonce[PEER_NONCE_HEX + 1];
-    char pending_my_nonce[PEER_NONCE_HEX + 1];
-    char pending_peer_nonce[PEER_NONCE_HEX + 1];
+    double connect_since;
+    char conn_key[AUTH_KEY_ID_HEX + 1];  /* the key conn is keyed by */
+    int conn_hello;             /* dialer: HELLO sent on conn */
+    /* Dialer, re-keying: a second connection with the new primary key,
+     * made while conn stays up, that replaces it once confirmed. */
+    struct conn *rekey;
+    double rekey_since;
+    char rekey_key[AUTH_KEY_ID_HEX + 1];
+    int rekey_hello;
+    int old_refusals;           /* herd-v1 HELLOs refused, for the log */
     ev_timer retry;
     double backoff;
     double last_tx;
@@ -63,6 +93,7 @@ struct link {
     struct resolve_query *resolving;
     struct resolve_result addrs;
     size_t next_addr;
+    char last_why[160];         /* the last one's reason, for the log */
 };
 
 /* One limit for every link, not derived from this node's max_line: a
@@ -142,6 +173,17 @@ static void schedule_redial(struct link *l)
     l->backoff *= 2;
     if (l->backoff > BACKOFF_CAP)
         l->backoff = BACKOFF_CAP;
+}
+
+/* Say a failed attempt once, then when its reason changes (a refusal
+ * after "connection refused"), then now and then: not at every redial. */
+static void not_connected(struct link *l, const char *why)
+{
+    if (l->failures++ == 0 || l->failures % 30 == 0 ||
+        strncmp(l->last_why, why, sizeof l->last_why - 1) != 0)
+        log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
+                l->peer, why);
+    snprintf(l->last_why, sizeof l->last_why, "%s", why);
 }
 
 static void set_state(struct link *l, enum link_state s)
@@ -308,7 +350,9 @@ static void link_up(struct link *l)
     set_state(l, LINK_UP);
     l->backoff = BACKOFF_FIRST;
     l->failures = 0;
-    log_msg(LOG_INFO, "link up: %s (%s)", l->peer, l->conn->addr);
+    l->last_why[0] = '\0';
+    log_msg(LOG_INFO, "link up: %s (%s, key %s)", l->peer, l->conn->addr,
+            l->conn_key);
     /* First where we are in the peer's log; our catch-up waits for the
      * peer to say where it is in ours. */
     if (!journal_position(l->node->journal, l->peer, &epoch, &seq))
@@ -384,69 +428,78 @@ static void handle_up_line(struct link *l, const char *line, size_t len)
     }
 }
 
-/* Dialer: the listener's CHALLENGE proves it holds the secret. */
-static void handle_challenge(struct link *l, const char *line, size_t len)
-{
-    struct node *n = l->node;
-    struct peer_msg m;
-    char expect[PEER_MAC_HEX + 1], mine[PEER_MAC_HEX + 1], out[256];
-    size_t k;
+static const struct conn_ops link_ops;
+static const struct conn_ops pending_ops;
+static void rekey_dial(struct link *l);
 
-    if (peer_parse(line, len, &m) != PEER_MSG_CHALLENGE ||
-        m.from.len != strlen(l->peer) ||
-        memcmp(m.from.p, l->peer, m.from.len) != 0) {
-        log_msg(LOG_WARN, "link to %s: unexpected handshake reply", l->peer);
-        conn_close(l->conn, "handshake failed");
-        return;
-    }
-    memcpy(l->peer_nonce, m.nonce, sizeof l->peer_nonce);
-    if (auth_mac(&n->secret, "listener", n->name, l->peer, l->my_nonce,
-                 l->peer_nonce, expect, sizeof expect) < 0 ||
-        !auth_mac_equal(expect, m.mac)) {
-        log_msg(LOG_ERROR, "link to %s: authentication failed (the herd "
-                "secrets differ)", l->peer);
-        conn_close(l->conn, "authentication failed");
-        return;
-    }
-    if (auth_mac(&n->secret, "dialer", n->name, l->peer, l->my_nonce,
-                 l->peer_nonce, mine, sizeof mine) < 0) {
-        conn_close(l->conn, "cannot compute MAC");
-        return;
-    }
-    k = peer_format_auth(mine, out, sizeof out);
-    send_line(l, l->conn, out, k);
-    if (!l->conn || l->conn->closed)
-        return;
-    link_up(l);
+/* The PSK identity: both names in their roles and the key, exactly as
+ * the clear HERD-HELLO gave them, so a ClientHello is bound to its
+ * HELLO and to this pair of nodes. */
+static void identity_of(const char *dialer, const char *listener,
+                        const char *key_id, char *out, size_t cap)
+{
+    snprintf(out, cap, PEER_PROTOCOL " %s %s %s", dialer, listener, key_id);
 }
 
-/* Listener: the dialer's AUTH proves it holds the secret. */
-static void handle_auth(struct link *l, struct conn *c, const char *line,
-                        size_t len)
+static struct tls *new_tls(int server, const char *dialer,
+                           const char *listener, const struct auth_key *k)
+{
+    unsigned char psk[AUTH_PSK_LEN];
+    char identity[256];
+    struct tls *t;
+
+    if (auth_link_psk(&k->secret, dialer, listener, psk) < 0)
+        return NULL;
+    identity_of(dialer, listener, k->id, identity, sizeof identity);
+    t = tls_new(server, identity, psk);
+    OPENSSL_cleanse(psk, sizeof psk);
+    return t;
+}
+
+/* Dialer, connected: HERD-HELLO in clear with the primary key's id,
+ * then TLS on the same connection. */
+static void start_hello(struct link *l, struct conn *c, char *key_out)
 {
     struct node *n = l->node;
-    struct peer_msg m;
-    char expect[PEER_MAC_HEX + 1];
+    const struct auth_key *k = &n->keys.keys[0];
+    struct tls *t = new_tls(0, n->name, l->peer, k);
+    char out[256];
+    size_t len;
 
-    if (peer_parse(line, len, &m) != PEER_MSG_AUTH ||
-        auth_mac(&n->secret, "dialer", l->peer, n->name,
-                 l->pending_peer_nonce, l->pending_my_nonce, expect,
-                 sizeof expect) < 0 ||
-        !auth_mac_equal(expect, m.mac)) {
-        log_msg(LOG_ERROR, "link from %s (%s): authentication failed",
-                l->peer, c->addr);
-        conn_close(c, "authentication failed");
+    if (!t) {
+        conn_close(c, "cannot start TLS");
         return;
     }
-    l->pending = NULL;
-    if (l->conn) {
-        /* The peer came back (restart, or a link we did not yet see
-         * drop): the proven new connection replaces the old one. */
-        conn_close(l->conn, "replaced by a new connection");
+    memcpy(key_out, k->id, AUTH_KEY_ID_HEX + 1);
+    len = peer_format_hello(n->name, l->peer, k->id, out, sizeof out);
+    send_line(l, c, out, len);
+    conn_start_tls(c, t);
+}
+
+/* Dialer: the listener's HERD-UP, inside TLS, says it has checked our
+ * proof too; only now does the link count. */
+static void dialer_confirmed(struct link *l, struct conn *c, const char *line,
+                             size_t len)
+{
+    struct peer_msg m;
+
+    if (peer_parse(line, len, &m) != PEER_MSG_UP) {
+        log_msg(LOG_WARN, "link to %s: unexpected handshake reply", l->peer);
+        conn_close(c, "handshake failed");
+        return;
     }
-    l->conn = c;
-    memcpy(l->my_nonce, l->pending_my_nonce, sizeof l->my_nonce);
-    memcpy(l->peer_nonce, l->pending_peer_nonce, sizeof l->peer_nonce);
+    if (c == l->rekey) {
+        struct conn *old = l->conn;
+
+        /* Make before break: the new connection, keyed by the primary,
+         * takes over; the link never counts as down. */
+        l->conn = c;
+        l->rekey = NULL;
+        memcpy(l->conn_key, l->rekey_key, sizeof l->conn_key);
+        if (old)
+            conn_close(old, "re-keyed");
+        log_msg(LOG_INFO, "link re-keyed: %s (key %s)", l->peer, l->conn_key);
+    }
     link_up(l);
 }
 
@@ -454,14 +507,14 @@ static void on_line(struct conn *c, const char *line, size_t len)
 {
     struct link *l = c->owner;
 
-    if (c == l->pending) {
-        handle_auth(l, c, line, len);
+    if (c == l->rekey) {
+        dialer_confirmed(l, c, line, len);
         return;
     }
     if (c != l->conn)
         return;
     if (l->state == LINK_HANDSHAKE)
-        handle_challenge(l, line, len);
+        dialer_confirmed(l, c, line, len);
     else if (l->state == LINK_UP)
         handle_up_line(l, line, len);
 }
@@ -481,21 +534,18 @@ static void on_overlong(struct conn *c, const char *line)
 static void on_drain(struct conn *c)
 {
     struct link *l = c->owner;
-    char out[256];
-    size_t k;
 
+    if (c == l->rekey && !l->rekey_hello) {
+        l->rekey_hello = 1;
+        start_hello(l, c, l->rekey_key);
+        return;
+    }
     if (c != l->conn)
         return;
-    if (l->state == LINK_CONNECTING) {
-        /* Connected: say hello with a fresh nonce. */
-        if (auth_nonce(l->my_nonce, sizeof l->my_nonce) < 0) {
-            conn_close(c, "no randomness");
-            return;
-        }
-        k = peer_format_hello(l->node->name, l->peer, l->my_nonce, out,
-                              sizeof out);
+    if (l->state == LINK_CONNECTING && !l->conn_hello) {
+        l->conn_hello = 1;
         set_state(l, LINK_HANDSHAKE);
-        send_line(l, c, out, k);
+        start_hello(l, c, l->conn_key);
         return;
     }
     if (l->state == LINK_UP)
@@ -508,22 +558,30 @@ static void on_close(struct conn *c, const char *why)
 {
     struct link *l = c->owner;
 
-    if (c == l->pending) {
-        l->pending = NULL;
+    if (c == l->rekey) {
+        l->rekey = NULL;
+        if (l->conn || l->state != LINK_UP) {
+            log_msg(LOG_WARN, "link to %s: re-keying failed (%s); the link "
+                    "stays on key %s", l->peer, why, l->conn_key);
+            return;
+        }
+        /* The old connection went while re-keying, and now this too. */
+        why = "re-keying failed";
+    } else if (c == l->conn && l->rekey && l->state == LINK_UP) {
+        /* The listener closes the old connection as soon as the new one
+         * is proven; its HERD-UP on the new one is on its way. */
+        l->conn = NULL;
+        return;
+    } else if (c != l->conn) {
         return;
     }
-    if (c != l->conn)
-        return;
     l->conn = NULL;
     if (l->state == LINK_UP) {
         log_msg(LOG_WARN, "link down: %s (%s)", l->peer, why);
         metrics_link_drop(l->peer);
     } else {
         metrics_dial_failure();
-        if (l->failures++ == 0 || l->failures % 30 == 0)
-            /* Say it once, then now and then, not at every redial. */
-            log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
-                    l->peer, why);
+        not_connected(l, why);
     }
     set_state(l, LINK_DOWN);
     l->sending_catchup = 0;
@@ -537,13 +595,167 @@ static void on_close(struct conn *c, const char *why)
         schedule_redial(l);
 }
 
+static void on_secure(struct conn *c)
+{
+    /* Dialer: the listener proved the key; wait for its HERD-UP. */
+    (void)c;
+}
+
 static const struct conn_ops link_ops = {
     .on_line = on_line,
     .on_overlong = on_overlong,
     .ready = NULL,
     .on_drain = on_drain,
     .on_close = on_close,
+    .on_secure = on_secure,
 };
+
+/* Listener side: pending handshakes. */
+
+static void pending_unlink(struct pending *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        pend_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        pend_tail = p->prev;
+    pend_count--;
+}
+
+/* Handshakes that fail or are dropped are what a stranger can cause at
+ * will: they are summed, and said at most once per SAY_EVERY. */
+static void pending_failed(struct link *l, const char *addr, const char *why)
+{
+    double now = ev_now(l->node->loop);
+
+    pend_dropped++;
+    snprintf(pend_last, sizeof pend_last, "%s from %s as %s", why, addr,
+             l->peer);
+    if (now - pend_said >= SAY_EVERY) {
+        log_msg(LOG_WARN, "link handshakes: %lu failed or dropped in %.0f s "
+                "(last: %s)", pend_dropped, pend_said ? now - pend_said :
+                0., pend_last);
+        pend_dropped = 0;
+        pend_said = now;
+    }
+}
+
+static void pending_line(struct conn *c, const char *line, size_t len)
+{
+    (void)line;
+    (void)len;
+    /* Never reached: the dialer says nothing before our HERD-UP. */
+    conn_close(c, "spoke before the handshake finished");
+}
+
+static void pending_overlong(struct conn *c, const char *line)
+{
+    (void)line;
+    conn_close(c, "message too long");
+}
+
+static void pending_close(struct conn *c, const char *why)
+{
+    struct pending *p = c->owner;
+
+    if (!p->c)
+        return;                 /* a refusal, already logged */
+    pending_failed(p->l, c->addr, why);
+    pending_unlink(p);
+    free(p);
+}
+
+/* The dialer's TLS Finished checked out: it proved the key.  It becomes
+ * the link (replacing an older connection, if any) and is told so. */
+static void pending_secure(struct conn *c)
+{
+    struct pending *p = c->owner;
+    struct link *l = p->l;
+    struct node *n = l->node;
+    struct conn *old = l->conn;
+    char out[64];
+    size_t k;
+
+    if (!auth_keyring_find(&n->keys, p->key_id, AUTH_KEY_ID_HEX)) {
+        conn_close(c, "key removed during the handshake");
+        return;
+    }
+    pending_unlink(p);
+    memcpy(l->conn_key, p->key_id, sizeof l->conn_key);
+    free(p);
+    conn_set_owner(c, &link_ops, l, max_peer_line(n), LINK_OUTPUT_MAX);
+    never_pause(c);
+    /* The first proven handshake wins; the old connection (a peer that
+     * restarted, or re-keyed) goes without the link counting down. */
+    l->conn = c;
+    if (old)
+        conn_close(old, "replaced by a new connection");
+    k = peer_format_up(out, sizeof out);
+    send_line(l, c, out, k);
+    if (!c->closed)
+        link_up(l);
+}
+
+static const struct conn_ops pending_ops = {
+    .on_line = pending_line,
+    .on_overlong = pending_overlong,
+    .ready = NULL,
+    .on_drain = NULL,
+    .on_close = pending_close,
+    .on_secure = pending_secure,
+};
+
+/* Make room for one more pending handshake of l from src: over a bound,
+ * the oldest handshake in that bound that has not shown a valid
+ * ClientHello goes.  0, or -1 when every one has (refuse the newcomer). */
+static int pending_room(struct link *l, const char *src)
+{
+    for (int scope = 0; scope < 3; scope++) {
+        size_t cap = scope == 0 ? PENDING_PER_LINK :
+                     scope == 1 ? PENDING_PER_SOURCE : PENDING_TOTAL;
+
+        for (;;) {
+            struct pending *victim = NULL;
+            size_t count = 0;
+
+            for (struct pending *p = pend_head; p; p = p->next) {
+                if ((scope == 0 && p->l != l) ||
+                    (scope == 1 && strcmp(p->src, src) != 0))
+                    continue;
+                count++;
+                if (!victim && !tls_hello_proven(p->c->tls))
+                    victim = p;
+            }
+            if (count < cap)
+                break;
+            if (!victim)
+                return -1;
+            conn_close(victim->c, "too many pending handshakes");
+        }
+    }
+    return 0;
+}
+
+/* Refuse a HELLO in clear text and close: nothing of TLS follows. */
+static void refuse(struct link *l, struct conn *c, const char *why)
+{
+    static const struct conn_ops refused_ops = {
+        .on_line = pending_line,
+        .on_overlong = pending_overlong,
+        .on_close = pending_close,
+    };
+    static struct pending nobody;
+    char out[200];
+    size_t k = peer_format_refused(why, out, sizeof out);
+
+    nobody.l = l;
+    conn_set_owner(c, &refused_ops, &nobody, max_peer_line(l->node), 4096);
+    conn_send(c, out, k);
+    conn_close_after_flush(c);
+}
 
 static int set_nonblocking(int fd)
 {
@@ -576,9 +788,7 @@ static void connect_next(struct link *l)
             int err = errno;
             close(fd);
             metrics_dial_failure();
-            if (l->failures++ == 0 || l->failures % 30 == 0)
-                log_msg(LOG_INFO, "link to %s: not connected (%s); retrying",
-                        l->peer, strerror(err));
+            not_connected(l, strerror(err));
             continue;
         }
         snprintf(addr, sizeof addr, "%s:%d", l->host, l->port);
@@ -590,6 +800,7 @@ static void connect_next(struct link *l)
         }
         l->conn->id = ++n->next_conn_id;
         never_pause(l->conn);
+        l->conn_hello = 0;
         l->connect_since = ev_now(n->loop);
         set_state(l, LINK_CONNECTING);
         return;
@@ -628,6 +839,42 @@ static void dial(struct link *l)
         schedule_redial(l);
 }
 
+/* Re-keying: a second connection to the address the working link is
+ * connected to, which replaces it once proven with the new primary. */
+static void rekey_dial(struct link *l)
+{
+    struct node *n = l->node;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd, one = 1;
+
+    if (getpeername(l->conn->fd, (struct sockaddr *)&ss, &len) < 0)
+        return;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || set_nonblocking(fd) < 0) {
+        if (fd >= 0)
+            close(fd);
+        log_msg(LOG_WARN, "link to %s: re-keying: %s", l->peer, strerror(errno));
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+        log_msg(LOG_WARN, "link to %s: re-keying: %s", l->peer, strerror(errno));
+        close(fd);
+        return;
+    }
+    l->rekey = conn_new(n->loop, fd, l->conn->addr, &link_ops, l,
+                        max_peer_line(n), LINK_OUTPUT_MAX, 1);
+    if (!l->rekey) {
+        close(fd);
+        return;
+    }
+    l->rekey->id = ++n->next_conn_id;
+    never_pause(l->rekey);
+    l->rekey_hello = 0;
+    l->rekey_since = ev_now(n->loop);
+}
+
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct link *l = container_of(w, struct link, retry);
@@ -661,8 +908,13 @@ static struct link *new_link(struct node *n, const struct node_conf *peer)
 static void free_link(struct link *l)
 {
     l->dialer = 0;              /* closing below must not schedule a redial */
-    if (l->pending)
-        conn_close(l->pending, "link removed");
+    for (struct pending *p = pend_head, *next; p; p = next) {
+        next = p->next;
+        if (p->l == l)
+            conn_close(p->c, "link removed");
+    }
+    if (l->rekey)
+        conn_close(l->rekey, "link removed");
     if (l->conn)
         conn_close(l->conn, "link removed");
     ev_timer_stop(l->node->loop, &l->retry);
@@ -754,11 +1006,20 @@ void link_reconfigure(struct node *n)
     n->status_dirty = 1;
 }
 
+static void expire_pending(double now)
+{
+    while (pend_head && now - pend_head->since > PENDING_TIMEOUT)
+        conn_close(pend_head->c, "handshake timed out");
+}
+
 int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello)
 {
     struct link *l = NULL;
-    char mac[PEER_MAC_HEX + 1], out[256];
-    size_t k;
+    const struct auth_key *key;
+    struct pending *p;
+    struct tls *t;
+    char src[64], why[120];
+    const char *colon;
 
     if (hello->to.len != strlen(n->name) ||
         memcmp(hello->to.p, n->name, hello->to.len) != 0)
@@ -771,21 +1032,89 @@ int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello)
     }
     if (!l || l->dialer)
         return 0;               /* not a neighbour that dials us */
-    if (l->pending)
-        conn_close(l->pending, "superseded by a newer handshake");
-    memcpy(l->pending_peer_nonce, hello->nonce, sizeof l->pending_peer_nonce);
-    if (auth_nonce(l->pending_my_nonce, sizeof l->pending_my_nonce) < 0 ||
-        auth_mac(&n->secret, "listener", l->peer, n->name,
-                 l->pending_peer_nonce, l->pending_my_nonce, mac,
-                 sizeof mac) < 0)
-        return 0;
-    conn_set_owner(c, &link_ops, l, max_peer_line(n), LINK_OUTPUT_MAX);
+    if (hello->version != 2) {
+        /* An old node (plaintext HMAC handshake): say so now and then,
+         * and tell it in words it will log. */
+        if (l->old_refusals++ % 30 == 0)
+            log_msg(LOG_ERROR, "link from %s (%s): refused: it speaks the "
+                    "old link protocol (herd-v1, plaintext); upgrade it to "
+                    "herd-v2 (TLS)", l->peer, c->addr);
+        refuse(l, c, "herd-v2 (TLS) links only; this node refuses herd-v1");
+        return 1;
+    }
+    key = auth_keyring_find(&n->keys, hello->key_id, AUTH_KEY_ID_HEX);
+    if (!key) {
+        snprintf(why, sizeof why, "key %s is not in the keyring",
+                 hello->key_id);
+        log_msg(LOG_ERROR, "link from %s (%s): refused: %s", l->peer,
+                c->addr, why);
+        refuse(l, c, why);
+        return 1;
+    }
+    colon = strrchr(c->addr, ':');
+    snprintf(src, sizeof src, "%.*s", colon ? (int)(colon - c->addr) :
+             (int)strlen(c->addr), c->addr);
+    expire_pending(ev_now(n->loop));
+    if (pending_room(l, src) < 0) {
+        pending_failed(l, c->addr, "too many pending handshakes");
+        refuse(l, c, "too many pending handshakes");
+        return 1;
+    }
+    p = calloc(1, sizeof *p);
+    t = p ? new_tls(1, l->peer, n->name, key) : NULL;
+    if (!t) {
+        free(p);
+        refuse(l, c, "out of memory");
+        return 1;
+    }
+    p->l = l;
+    p->c = c;
+    p->since = ev_now(n->loop);
+    memcpy(p->key_id, key->id, sizeof p->key_id);
+    snprintf(p->src, sizeof p->src, "%s", src);
+    p->prev = pend_tail;
+    if (pend_tail)
+        pend_tail->next = p;
+    else
+        pend_head = p;
+    pend_tail = p;
+    pend_count++;
+    conn_set_owner(c, &pending_ops, p, max_peer_line(n), LINK_OUTPUT_MAX);
     never_pause(c);
-    l->pending = c;
-    l->pending_since = ev_now(n->loop);
-    k = peer_format_challenge(n->name, l->pending_my_nonce, mac, out, sizeof out);
-    send_line(l, c, out, k);
+    conn_start_tls(c, t);
     return 1;
+}
+
+void link_keyring_changed(struct node *n)
+{
+    const char *primary = n->keys.keys[0].id;
+
+    /* A key that left the keyring is refused at once: whatever it keys,
+     * handshake or link, is dropped. */
+    for (struct pending *p = pend_head, *next; p; p = next) {
+        next = p->next;
+        if (!auth_keyring_find(&n->keys, p->key_id, AUTH_KEY_ID_HEX))
+            conn_close(p->c, "its key was removed from the keyring");
+    }
+    for (size_t i = 0; i < n->n_links; i++) {
+        struct link *l = n->links[i];
+
+        if (l->rekey &&
+            !auth_keyring_find(&n->keys, l->rekey_key, AUTH_KEY_ID_HEX))
+            conn_close(l->rekey, "its key was removed from the keyring");
+        if (l->conn && l->state != LINK_CONNECTING &&
+            !auth_keyring_find(&n->keys, l->conn_key, AUTH_KEY_ID_HEX)) {
+            char why[80];
+            snprintf(why, sizeof why, "key %s was removed from the keyring",
+                     l->conn_key);
+            conn_close(l->conn, why);
+        }
+        /* A new primary: the dialer re-keys its working links, making
+         * the new connection before it breaks the old. */
+        if (l->dialer && l->state == LINK_UP && l->conn && !l->rekey &&
+            strcmp(l->conn_key, primary) != 0)
+            rekey_dial(l);
+    }
 }
 
 void link_flood(struct node *n, const char *line, size_t len, struct link *from)
@@ -815,11 +1144,12 @@ void link_tick(struct node *n, double now)
     char out[64];
     size_t k = peer_format_ping(out, sizeof out);
 
+    expire_pending(now);
     for (size_t i = 0; i < n->n_links; i++) {
         struct link *l = n->links[i];
 
-        if (l->pending && now - l->pending_since > HANDSHAKE_TIMEOUT)
-            conn_close(l->pending, "handshake timed out");
+        if (l->rekey && now - l->rekey_since > HANDSHAKE_TIMEOUT)
+            conn_close(l->rekey, "connect or handshake timed out");
         if (!l->conn)
             continue;
         if (l->state != LINK_UP) {

@@ -1,4 +1,4 @@
-/* link: the authenticated TCP link to one neighbour.  The node whose name
+/* link: the TLS link to one neighbour.  The node whose name
  * sorts first dials; the other accepts.  See docs/PEERS.md. */
 #ifndef HERD_LINK_H
 #define HERD_LINK_H
@@ -40,8 +40,13 @@ int link_start_all(struct node *n);
 void link_reconfigure(struct node *n);
 
 /* A client connection said HERD-HELLO: when it names a neighbour that
- * dials us, take the connection over for the handshake (returns 1). */
+ * dials us, take the connection over (returns 1): for the TLS handshake,
+ * or to refuse it in clear (an old node, a key not in the keyring). */
 int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello);
+
+/* The keyring changed (n->keys): drop what removed keys keyed, re-key
+ * the links this node dials onto the new primary. */
+void link_keyring_changed(struct node *n);
 
 /* Send an applied update to every link that is up, but from. */
 void link_flood(struct node *n, const char *line, size_t len, struct link *from);

@@ -23,11 +23,13 @@
 #include "common/log.h"
 #include "conn.h"
 #include "journal.h"
+#include "keyring.h"
 #include "link.h"
 #include "metrics.h"
 #include "node.h"
 #include "places.h"
 #include "status.h"
+#include "tls.h"
 
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
@@ -211,7 +213,7 @@ int main(int argc, char **argv)
     static struct node node;
     struct node *n = &node;
     const char *config = NULL, *name = NULL;
-    char err[1024], *log_path, *secret_path;
+    char err[1024], *log_path;
     int self;
 
     for (int i = 1; i < argc; i++) {
@@ -262,14 +264,13 @@ int main(int argc, char **argv)
             (long)getpid(), n->host, n->port, n->cfg.nodes[self].n_neighbors,
             config_provider_name(n->cfg.provider));
 
-    secret_path = config_run_path(&n->cfg, "herd.secret");
-    if (!secret_path || auth_secret_load(secret_path, &n->secret, err, sizeof err) < 0)
-        die("%s", "herd secret", err);
-    free(secret_path);
-
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         die("%s", "libcurl", "cannot initialise");
     n->loop = ev_default_loop(EVFLAG_AUTO);
+    if (keyring_start(n, err, sizeof err) < 0)
+        die("%s", "link keys", err);
+    if (tls_global_init() < 0)
+        die("%s", "TLS", "cannot initialise");
     n->started = ev_time();
     if (store_init(&n->store) < 0)
         die("%s", "store", "out of memory");
@@ -334,7 +335,8 @@ int main(int argc, char **argv)
     journal_close(n->journal);
     n->journal = NULL;
     store_free(&n->store);
-    auth_secret_clear(&n->secret);
+    keyring_stop(n);
+    tls_global_free();
     log_msg(LOG_INFO, "stopped");
     log_close();
     config_free(&n->cfg);

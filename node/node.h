@@ -36,7 +36,8 @@ struct node {
 
     struct store store;
     struct journal *journal;    /* the store on disk (data_dir) */
-    struct auth_secret secret;
+    struct auth_keyring keys;   /* link keys; keys.keys[0] dials */
+    ev_stat keyring_watch;      /* run_dir/herd.keyring, see keyring.h */
     struct places *places;
     struct resolver *resolver; /* neighbours' names (node/resolve.h) */
 

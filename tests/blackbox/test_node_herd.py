@@ -6,6 +6,7 @@ import signal
 import time
 
 from herdlib import Herd, held_line, iamat, wait_for, wait_held
+from linklib import TlsDialer, key_id, read_secret
 
 NAMES = ["Hill", "Jaquez", "Smith", "Singleton", "Campbell"]
 
@@ -113,20 +114,22 @@ def test_forged_flood_line_from_client_is_refused(procs, tmp_path):
 def test_handshake_with_wrong_secret_changes_nothing(procs, tmp_path):
     h = Herd(procs, tmp_path)
     h.start_all()
-    # Pretend to be Campbell dialing Smith... without the secret: the
-    # challenge arrives, but no AUTH we can make is accepted.
-    c = h.client("Smith")
-    c.send(b"HERD-HELLO Campbell Smith " + b"ab" * 16 + b"\n")
-    challenge = c.read_line()
-    assert challenge.startswith(b"HERD-CHALLENGE Smith ")
-    c.send(b"HERD-AUTH " + b"cd" * 32 + b"\n")
-    assert c.closed()
-    assert "authentication failed" in wait_for(
-        lambda: "authentication failed" in h.log("Smith") and h.log("Smith"),
-        what="Smith to log the refusal")
+    # Pretend to be Campbell dialing Smith, naming the herd's key but
+    # without its secret: the TLS handshake fails, nothing is stored.
+    kid = key_id(read_secret(h.dir))
+    t = TlsDialer(h.ports["Smith"], "Campbell", "Smith", b"a guessed secret!!",
+                  kid=kid)
+    try:
+        t.send(b"HERD-AT AT Campbell +0.000000001 forged +1+1 1621464827\n")
+        assert t.closed()
+    finally:
+        t.close()
+    wait_for(lambda: "(last: TLS handshake failed" in h.log("Smith"),
+             what="Smith to log the refusal")
     # The real link is untouched.
     at = iamat(h, "Campbell", "still.linked", "+1+1", "1621464829")
     wait_held(h, "Smith", "still.linked", at)
+    assert held_line(h, "Smith", "forged") is None
 
 
 def test_node_with_wrong_secret_never_links(procs, tmp_path):
@@ -142,13 +145,17 @@ def test_node_with_wrong_secret_never_links(procs, tmp_path):
     from herdlib import binary, port_open
     p = procs.start([binary("herd-node"), "-c", str(ini2), "Jaquez"], cwd=str(other))
     wait_for(lambda: port_open(h.ports["Jaquez"]), what="Jaquez")
-    wait_for(lambda: "authentication failed" in h.log("Hill"),
-             what="Hill to refuse Jaquez's secret")
-    refusals = h.log("Hill").count("authentication failed")
+    # Hill dials; Jaquez does not know Hill's key and says so, in clear.
+    wait_for(lambda: "is not in the keyring" in h.log("Hill"),
+             what="Jaquez to refuse Hill's key")
+    jlog = other / "logs" / "Jaquez.log"
+    hellos = lambda: jlog.read_text(errors="replace").count(
+        "< HERD-HELLO Hill Jaquez herd-v2")
+    refusals = hellos()
     at = iamat(h, "Hill", "secret.test", "+1+1", "1621464830")
     # Hill redials (backoff at most 2 s); a refusal logged after the
     # update means the link never came up in between to carry it.
-    wait_for(lambda: h.log("Hill").count("authentication failed") > refusals,
+    wait_for(lambda: hellos() > refusals,
              what="Hill to be refused again after the update")
     assert h.links_up("Hill") == 0
     assert held_line(h, "Jaquez", "secret.test") is None

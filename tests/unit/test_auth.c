@@ -1,14 +1,10 @@
-/* auth: the herd secret file and the HMAC handshake proofs. */
+/* auth: the herd secret file, the keyring, key ids and link PSKs. */
 #include "tests/unit/unit.h"
 
 #include <dirent.h>
 #include <sys/wait.h>
 
 #include "common/auth.h"
-#include "common/peerproto.h"
-
-#define DN "0123456789abcdef0123456789abcdef"
-#define LN "fedcba9876543210fedcba9876543210"
 
 static int is_lower_hex(const char *s, size_t n)
 {
@@ -214,20 +210,6 @@ static void test_secret_race(void **state)
     free(path);
 }
 
-static void test_nonce(void **state)
-{
-    char a[PEER_NONCE_HEX + 1], b[PEER_NONCE_HEX + 1];
-
-    (void)state;
-    assert_int_equal(auth_nonce(a, sizeof a), 0);
-    assert_int_equal(auth_nonce(b, sizeof b), 0);
-    assert_int_equal(strlen(a), PEER_NONCE_HEX);
-    assert_true(is_lower_hex(a, PEER_NONCE_HEX));
-    assert_true(is_lower_hex(b, PEER_NONCE_HEX));
-    assert_string_not_equal(a, b);
-    assert_int_equal(auth_nonce(a, PEER_NONCE_HEX), -1);
-}
-
 static struct auth_secret secret_of(const char *text)
 {
     struct auth_secret s;
@@ -238,89 +220,132 @@ static struct auth_secret secret_of(const char *text)
     return s;
 }
 
-static void mac(const struct auth_secret *s, const char *role, const char *d,
-                const char *l, const char *dn, const char *ln, char *out)
-{
-    assert_int_equal(auth_mac(s, role, d, l, dn, ln, out, PEER_MAC_HEX + 1), 0);
-    assert_int_equal(strlen(out), PEER_MAC_HEX);
-    assert_true(is_lower_hex(out, PEER_MAC_HEX));
-}
-
-static void test_mac_known_answer(void **state)
+static void test_key_id_and_psk_known_answers(void **state)
 {
     struct auth_secret s = secret_of("sixteen-byte-key");
-    char out[PEER_MAC_HEX + 1];
+    unsigned char psk[AUTH_PSK_LEN], other[AUTH_PSK_LEN];
+    char id[AUTH_KEY_ID_HEX + 1];
+    static const unsigned char want[AUTH_PSK_LEN] = {
+        0xa9, 0x87, 0xe1, 0x02, 0xb7, 0x7a, 0x1a, 0xc7, 0x52, 0xbe, 0x51,
+        0xd4, 0x97, 0xe4, 0x48, 0xb2, 0xf9, 0x5b, 0x38, 0x3d, 0x38, 0xd9,
+        0xe5, 0x9e, 0x38, 0xd5, 0x29, 0xb7, 0xd1, 0xb4, 0xb5, 0xaf,
+    };
 
     (void)state;
-    /* From: printf 'herd-v1\nlistener\nHill\nJaquez\nDN\nLN' |
-     *       openssl dgst -sha256 -hmac sixteen-byte-key
-     * Pinned so two builds of the node always understand each other. */
-    mac(&s, "listener", "Hill", "Jaquez", DN, LN, out);
-    assert_string_equal(out, "ef45a4dc1f67bb967abb38cd0858d848"
-                             "4899167a2e82e3d5edc0830cbba41d79");
+    /* printf 'herd key id\nsixteen-byte-key' | sha256sum, first 8 bytes:
+     * pinned so that two builds agree on which key a HELLO names. */
+    auth_key_id(&s, id);
+    assert_string_equal(id, "d91e8af3202dfde5");
+    /* openssl kdf -keylen 32 -kdfopt digest:SHA256
+     *   -kdfopt key:sixteen-byte-key -kdfopt salt:'herd-v2 link psk'
+     *   -kdfopt info:"dialer Hill<LF>listener Jaquez" HKDF */
+    assert_int_equal(auth_link_psk(&s, "Hill", "Jaquez", psk), 0);
+    assert_memory_equal(psk, want, sizeof want);
+    /* Bound to the roles and the names. */
+    assert_int_equal(auth_link_psk(&s, "Jaquez", "Hill", other), 0);
+    assert_memory_not_equal(psk, other, sizeof psk);
+    assert_int_equal(auth_link_psk(&s, "Hil", "lJaquez", other), 0);
+    assert_memory_not_equal(psk, other, sizeof psk);
 }
 
-static void test_mac_binds_everything(void **state)
+static void test_keyring_parse(void **state)
 {
-    struct auth_secret s = secret_of("sixteen-byte-key");
-    struct auth_secret s2 = secret_of("sixteen-byte-kez");
-    char base[PEER_MAC_HEX + 1], same[PEER_MAC_HEX + 1];
-    char other[7][PEER_MAC_HEX + 1];
+    struct auth_keyring r;
+    char err[256];
 
     (void)state;
-    mac(&s, "dialer", "Hill", "Jaquez", DN, LN, base);
-    mac(&s, "dialer", "Hill", "Jaquez", DN, LN, same);
-    assert_string_equal(base, same);
-    mac(&s, "listener", "Hill", "Jaquez", DN, LN, other[0]);  /* role */
-    mac(&s, "dialer", "Jaquez", "Hill", DN, LN, other[1]);    /* names */
-    mac(&s, "dialer", "Hill", "Smith", DN, LN, other[2]);
-    mac(&s, "dialer", "Hill", "Jaquez", LN, DN, other[3]);    /* nonces */
-    mac(&s, "dialer", "Hill", "Jaquez",
-        "0123456789abcdef0123456789abcdee", LN, other[4]);
-    mac(&s, "dialer", "Hill", "Jaquez", DN,
-        "fedcba9876543210fedcba9876543211", other[5]);
-    mac(&s2, "dialer", "Hill", "Jaquez", DN, LN, other[6]);   /* secret */
-    for (int i = 0; i < 7; i++) {
-        if (strcmp(base, other[i]) == 0)
-            fail_msg("MAC variant %d equals the base MAC", i);
-        for (int j = 0; j < i; j++)
-            assert_string_not_equal(other[i], other[j]);
+    assert_int_equal(auth_keyring_parse(LIT("\nsecond-secret-key-xx\r\n"
+                                            "sixteen-byte-key \t\n\n"
+                                            "second-secret-key-xx\n"),
+                                        &r, err, sizeof err), 0);
+    /* The first is the primary; a repeat counts once. */
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.keys[0].secret.len, 20);
+    assert_memory_equal(r.keys[0].secret.bytes, "second-secret-key-xx", 20);
+    assert_string_equal(r.keys[1].id, "d91e8af3202dfde5");
+    assert_ptr_equal(auth_keyring_find(&r, "d91e8af3202dfde5", 16), &r.keys[1]);
+    assert_null(auth_keyring_find(&r, "d91e8af3202dfde5", 15));
+    assert_null(auth_keyring_find(&r, "0000000000000000", 16));
+    /* Refusals: nothing, a short key, too many keys. */
+    assert_int_equal(auth_keyring_parse(LIT("\n \n"), &r, err, sizeof err), -1);
+    assert_string_equal(err, "keyring holds no key");
+    assert_int_equal(auth_keyring_parse(LIT("sixteen-byte-key\nshort\n"), &r,
+                                        err, sizeof err), -1);
+    assert_string_equal(err, "keyring line 2: a secret must be 16 to 4096 bytes");
+    {
+        char text[(AUTH_KEYS_MAX + 2) * 20];
+        size_t len = 0;
+        for (int i = 0; i <= AUTH_KEYS_MAX; i++)
+            len += (size_t)sprintf(text + len, "key-number-%08d\n", i);
+        assert_int_equal(auth_keyring_parse(text, len, &r, err, sizeof err), -1);
+        assert_string_equal(err, "keyring holds more than 16 keys");
+        assert_int_equal(auth_keyring_parse(text, len - 20, &r, err,
+                                            sizeof err), 0);
+        assert_int_equal(r.n, AUTH_KEYS_MAX);
     }
-    /* Field boundaries matter: "Hill"+"Jaquez" is not "Hil"+"lJaquez". */
-    mac(&s, "dialer", "Hil", "lJaquez", DN, LN, same);
-    assert_string_not_equal(base, same);
+    auth_keyring_clear(&r);
 }
 
-static void test_mac_cap(void **state)
+static void test_keyring_load_and_write(void **state)
 {
-    struct auth_secret s = secret_of("sixteen-byte-key");
-    char out[PEER_MAC_HEX + 1];
+    char *dir = unit_tempdir(), *ring = unit_path(dir, "herd.keyring");
+    char *secret = unit_path(dir, "herd.secret");
+    char *tmp = malloc(strlen(ring) + 32), *text;
+    static struct auth_keyring r, back;
+    char err[512];
+    struct stat st;
+    size_t len;
+    int from_ring = -1;
 
     (void)state;
-    assert_int_equal(auth_mac(&s, "dialer", "a", "b", DN, LN, out,
-                              PEER_MAC_HEX), -1);
-}
-
-static void test_mac_equal(void **state)
-{
-    char a[PEER_MAC_HEX + 1], b[PEER_MAC_HEX + 1];
-
-    (void)state;
-    memset(a, 'a', PEER_MAC_HEX);
-    a[PEER_MAC_HEX] = '\0';
-    memcpy(b, a, sizeof a);
-    assert_true(auth_mac_equal(a, b));
-    b[0] = 'b';
-    assert_false(auth_mac_equal(a, b));
-    b[0] = 'a';
-    b[PEER_MAC_HEX - 1] = 'b';                 /* the last byte counts */
-    assert_false(auth_mac_equal(a, b));
-    b[PEER_MAC_HEX - 1] = 'a';
-    b[PEER_MAC_HEX - 1] = '\0';                /* so does the length */
-    assert_false(auth_mac_equal(a, b));
-    assert_false(auth_mac_equal(b, a));
-    assert_false(auth_mac_equal("", a));
-    assert_true(auth_mac_equal("", ""));
+    /* No keyring: the single secret, created if need be. */
+    assert_int_equal(auth_keyring_load(ring, secret, &r, &from_ring, err,
+                                       sizeof err), 0);
+    assert_int_equal(from_ring, 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.keys[0].secret.len, 64);
+    /* Written: one line per key, primary first, mode 0600, no temporary
+     * file left; read back the same. */
+    r.keys[1].secret = secret_of("sixteen-byte-key");
+    auth_key_id(&r.keys[1].secret, r.keys[1].id);
+    r.n = 2;
+    assert_int_equal(auth_keyring_write(ring, &r, err, sizeof err), 0);
+    assert_int_equal(stat(ring, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    text = unit_read(ring, &len);
+    assert_int_equal(len, 64 + 1 + 16 + 1);
+    assert_memory_equal(text + 65, "sixteen-byte-key\n", 17);
+    free(text);
+    assert_int_equal(count_entries(dir), 2);
+    assert_int_equal(auth_keyring_load(ring, secret, &back, &from_ring, err,
+                                       sizeof err), 0);
+    assert_int_equal(from_ring, 1);
+    assert_int_equal(back.n, 2);
+    assert_string_equal(back.keys[0].id, r.keys[0].id);
+    assert_string_equal(back.keys[1].id, "d91e8af3202dfde5");
+    /* A symlink planted at the keyring is not followed when read. */
+    assert_int_equal(unlink(ring), 0);
+    assert_int_equal(symlink(secret, ring), 0);
+    assert_int_equal(auth_keyring_load(ring, secret, &back, &from_ring, err,
+                                       sizeof err), -1);
+    assert_non_null(strstr(err, "cannot open keyring"));
+    unlink(ring);
+    /* ...nor at the temporary name when written: the link is replaced,
+     * its target untouched. */
+    sprintf(tmp, "%s.tmp.%ld", ring, (long)getpid());
+    assert_int_equal(symlink(secret, tmp), 0);
+    assert_int_equal(auth_keyring_write(ring, &r, err, sizeof err), 0);
+    text = unit_read(secret, &len);
+    assert_int_equal(len, 65);
+    free(text);
+    assert_int_equal(lstat(ring, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    auth_keyring_clear(&r);
+    auth_keyring_clear(&back);
+    unit_rmtree(dir);
+    free(ring);
+    free(secret);
+    free(tmp);
 }
 
 static void test_secret_clear(void **state)
@@ -343,11 +368,9 @@ int main(void)
         cmocka_unit_test(test_secret_too_short),
         cmocka_unit_test(test_secret_cannot_create),
         cmocka_unit_test(test_secret_race),
-        cmocka_unit_test(test_nonce),
-        cmocka_unit_test(test_mac_known_answer),
-        cmocka_unit_test(test_mac_binds_everything),
-        cmocka_unit_test(test_mac_cap),
-        cmocka_unit_test(test_mac_equal),
+        cmocka_unit_test(test_key_id_and_psk_known_answers),
+        cmocka_unit_test(test_keyring_parse),
+        cmocka_unit_test(test_keyring_load_and_write),
         cmocka_unit_test(test_secret_clear),
     };
 

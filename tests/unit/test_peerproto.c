@@ -4,7 +4,8 @@
 #include "common/config.h"
 #include "common/peerproto.h"
 
-#define NONCE "0123456789abcdef0123456789abcdef"
+#define NONCE "0123456789abcdef0123456789abcdef"     /* herd-v1 */
+#define KID "0123456789abcdef"
 #define MAC "00112233445566778899aabbccddeeff" \
             "ffeeddccbbaa99887766554433221100"
 #define AT_EX "AT Hill +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 " \
@@ -58,32 +59,58 @@ static void test_hello(void **state)
     struct peer_msg m;
 
     (void)state;
-    assert_int_equal(peer_parse(LIT("HERD-HELLO Hill Jaquez " NONCE), &m),
+    assert_int_equal(peer_parse(LIT("HERD-HELLO Hill Jaquez herd-v2 " KID), &m),
                      PEER_MSG_HELLO);
     assert_int_equal(m.kind, PEER_MSG_HELLO);
+    assert_int_equal(m.version, 2);
     assert_span(m.from, "Hill");
     assert_span(m.to, "Jaquez");
-    assert_string_equal(m.nonce, NONCE);
+    assert_string_equal(m.key_id, KID);
     /* Names of the config's alphabet, up to CONFIG_NAME_MAX. */
-    assert_int_equal(kind_of(LIT("HERD-HELLO a.b-c_D9 Z " NONCE)),
+    assert_int_equal(kind_of(LIT("HERD-HELLO a.b-c_D9 Z herd-v2 " KID)),
                      PEER_MSG_HELLO);
-    INVALID("HERD-HELLO Hi!l Jaquez " NONCE);
-    INVALID("HERD-HELLO Hill Jaq/uez " NONCE);
-    INVALID("HERD-HELLO Hill Jaquez\0 " NONCE);
-    /* Nonce: exactly 32 lowercase hex digits. */
-    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdef0123456789abcde");
-    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdef0123456789abcdef0");
-    INVALID("HERD-HELLO Hill Jaquez 0123456789ABCDEF0123456789ABCDEF");
-    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdeg0123456789abcdef");
-    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdef0123456789abcde\0");
+    INVALID("HERD-HELLO Hi!l Jaquez herd-v2 " KID);
+    INVALID("HERD-HELLO Hill Jaq/uez herd-v2 " KID);
+    INVALID("HERD-HELLO Hill Jaquez\0 herd-v2 " KID);
+    /* The protocol, exactly. */
+    INVALID("HERD-HELLO Hill Jaquez herd-v3 " KID);
+    INVALID("HERD-HELLO Hill Jaquez HERD-V2 " KID);
+    INVALID("HERD-HELLO Hill Jaquez herd-v2x " KID);
+    /* Key id: exactly 16 lowercase hex digits. */
+    INVALID("HERD-HELLO Hill Jaquez herd-v2 0123456789abcde");
+    INVALID("HERD-HELLO Hill Jaquez herd-v2 0123456789abcdef0");
+    INVALID("HERD-HELLO Hill Jaquez herd-v2 0123456789ABCDEF");
+    INVALID("HERD-HELLO Hill Jaquez herd-v2 0123456789abcdeg");
+    INVALID("HERD-HELLO Hill Jaquez herd-v2 " NONCE);
     /* Operand counts. */
     INVALID("HERD-HELLO");
     INVALID("HERD-HELLO Hill");
     INVALID("HERD-HELLO Hill Jaquez");
-    INVALID("HERD-HELLO Hill Jaquez " NONCE " x");
+    INVALID("HERD-HELLO Hill Jaquez herd-v2");
+    INVALID("HERD-HELLO Hill Jaquez herd-v2 " KID " x");
     /* Case of the verb. */
-    INVALID("herd-hello Hill Jaquez " NONCE);
-    INVALID("HERD-Hello Hill Jaquez " NONCE);
+    INVALID("herd-hello Hill Jaquez herd-v2 " KID);
+    INVALID("HERD-Hello Hill Jaquez herd-v2 " KID);
+}
+
+/* An old node's HELLO (herd-v1) is recognised, so it can be refused by
+ * name; its nonce must still be well formed. */
+static void test_hello_v1(void **state)
+{
+    struct peer_msg m;
+
+    (void)state;
+    assert_int_equal(peer_parse(LIT("HERD-HELLO Hill Jaquez " NONCE), &m),
+                     PEER_MSG_HELLO);
+    assert_int_equal(m.version, 1);
+    assert_span(m.from, "Hill");
+    assert_span(m.to, "Jaquez");
+    assert_string_equal(m.key_id, "");
+    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdef0123456789abcde");
+    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdef0123456789abcdef0");
+    INVALID("HERD-HELLO Hill Jaquez 0123456789ABCDEF0123456789ABCDEF");
+    INVALID("HERD-HELLO Hill Jaquez 0123456789abcdef0123456789abcde\0");
+    INVALID("HERD-HELLO Hill Jaquez " KID);
 }
 
 static void test_names_length(void **state)
@@ -94,59 +121,30 @@ static void test_names_length(void **state)
     (void)state;
     memset(name, 'n', sizeof name);
     for (int len = CONFIG_NAME_MAX - 1; len <= CONFIG_NAME_MAX + 1; len++) {
-        int n = snprintf(line, sizeof line, "HERD-HELLO %.*s B " NONCE, len,
-                         name);
+        int n = snprintf(line, sizeof line, "HERD-HELLO %.*s B herd-v2 " KID,
+                         len, name);
         assert_int_equal(peer_parse(line, (size_t)n, &m),
                          len <= CONFIG_NAME_MAX ? PEER_MSG_HELLO
                                               : PEER_MSG_INVALID);
-        n = snprintf(line, sizeof line, "HERD-CHALLENGE %.*s " NONCE " " MAC,
+        n = snprintf(line, sizeof line, "HERD-HELLO A %.*s herd-v2 " KID,
                      len, name);
         assert_int_equal(peer_parse(line, (size_t)n, &m),
-                         len <= CONFIG_NAME_MAX ? PEER_MSG_CHALLENGE
+                         len <= CONFIG_NAME_MAX ? PEER_MSG_HELLO
                                               : PEER_MSG_INVALID);
     }
 }
 
-static void test_challenge(void **state)
+static void test_up(void **state)
 {
-    struct peer_msg m;
-
     (void)state;
-    assert_int_equal(peer_parse(LIT("HERD-CHALLENGE Smith " NONCE " " MAC), &m),
-                     PEER_MSG_CHALLENGE);
-    assert_span(m.from, "Smith");
-    assert_string_equal(m.nonce, NONCE);
-    assert_string_equal(m.mac, MAC);
-    INVALID("HERD-CHALLENGE Smith " NONCE);
-    INVALID("HERD-CHALLENGE " NONCE " " MAC);
-    INVALID("HERD-CHALLENGE Smith " NONCE " " MAC " x");
-    INVALID("HERD-CHALLENGE Smith " MAC " " NONCE);
-    INVALID("HERD-CHALLENGE Sm:th " NONCE " " MAC);
-    /* MAC: exactly 64 lowercase hex digits. */
-    INVALID("HERD-CHALLENGE Smith " NONCE " " MAC "0");
-    INVALID("HERD-CHALLENGE Smith " NONCE " "
-            "00112233445566778899aabbccddeeffffeeddccbbaa9988776655443322110");
-    INVALID("HERD-CHALLENGE Smith " NONCE " "
-            "00112233445566778899AABBCCDDEEFFFFEEDDCCBBAA99887766554433221100");
-    INVALID("HERD-CHALLENGE Smith " NONCE " "
-            "0011223344556677889xaabbccddeeffffeeddccbbaa99887766554433221100");
-    INVALID("HERD-CHALLENGE Smith 0123456789abcdef0123456789abcdez " MAC);
-}
-
-static void test_auth(void **state)
-{
-    struct peer_msg m;
-
-    (void)state;
-    assert_int_equal(peer_parse(LIT("HERD-AUTH " MAC), &m), PEER_MSG_AUTH);
-    assert_string_equal(m.mac, MAC);
-    INVALID("HERD-AUTH");
-    INVALID("HERD-AUTH " MAC " " MAC);
-    INVALID("HERD-AUTH " NONCE);
-    INVALID("HERD-AUTH " MAC "0");
-    INVALID("HERD-AUTH "
-            "00112233445566778899aabbccddeeffffeeddccbbaa9988776655443322110g");
-    INVALID("HERD-AUTH\0 " MAC);
+    assert_int_equal(kind_of(LIT("HERD-UP")), PEER_MSG_UP);
+    assert_int_equal(kind_of(LIT("HERD-UP\r\n")), PEER_MSG_UP);
+    INVALID("HERD-UP x");
+    INVALID("HERD-UPX");
+    INVALID("herd-up");
+    /* The retired herd-v1 proofs are no messages now. */
+    INVALID("HERD-AUTH " MAC);
+    INVALID("HERD-CHALLENGE Smith " NONCE " " MAC);
 }
 
 static void test_at(void **state)
@@ -288,23 +286,23 @@ static void test_formatters(void **state)
     size_t n;
 
     (void)state;
-    n = peer_format_hello("Hill", "Jaquez", NONCE, buf, sizeof buf);
-    assert_string_equal(buf, "HERD-HELLO Hill Jaquez " NONCE "\n");
+    n = peer_format_hello("Hill", "Jaquez", KID, buf, sizeof buf);
+    assert_string_equal(buf, "HERD-HELLO Hill Jaquez herd-v2 " KID "\n");
     assert_int_equal(n, strlen(buf));
     assert_int_equal(peer_parse(buf, n - 1, &m), PEER_MSG_HELLO);
     assert_span(m.from, "Hill");
     assert_span(m.to, "Jaquez");
+    assert_string_equal(m.key_id, KID);
 
-    n = peer_format_challenge("Jaquez", NONCE, MAC, buf, sizeof buf);
-    assert_string_equal(buf, "HERD-CHALLENGE Jaquez " NONCE " " MAC "\n");
-    assert_int_equal(n, strlen(buf));
-    assert_int_equal(peer_parse(buf, n - 1, &m), PEER_MSG_CHALLENGE);
-    assert_string_equal(m.mac, MAC);
+    n = peer_format_up(buf, sizeof buf);
+    assert_string_equal(buf, "HERD-UP\n");
+    assert_int_equal(n, 8);
+    assert_int_equal(peer_parse(buf, n, &m), PEER_MSG_UP);
 
-    n = peer_format_auth(MAC, buf, sizeof buf);
-    assert_string_equal(buf, "HERD-AUTH " MAC "\n");
+    n = peer_format_refused("key " KID " is not in the keyring", buf,
+                            sizeof buf);
+    assert_string_equal(buf, "HERD-REFUSED key " KID " is not in the keyring\n");
     assert_int_equal(n, strlen(buf));
-    assert_int_equal(peer_parse(buf, n - 1, &m), PEER_MSG_AUTH);
 
     n = peer_format_at(LIT(AT_EX), buf, sizeof buf);
     assert_string_equal(buf, "HERD-AT " AT_EX "\n");
@@ -353,10 +351,10 @@ static void test_format_small_cap(void **state)
     (void)state;
     /* The needed length comes back; nothing is written past cap. */
     memset(buf, 'X', sizeof buf);
-    assert_int_equal(peer_format_hello("Hill", "Jaquez", NONCE, buf, 4),
-                     strlen("HERD-HELLO Hill Jaquez " NONCE "\n"));
+    assert_int_equal(peer_format_hello("Hill", "Jaquez", KID, buf, 4),
+                     strlen("HERD-HELLO Hill Jaquez herd-v2 " KID "\n"));
     assert_int_equal(buf[4], 'X');
-    assert_int_equal(peer_format_auth(MAC, NULL, 0), 10 + 64 + 1);
+    assert_int_equal(peer_format_up(NULL, 0), 8);
     assert_int_equal(peer_format_synced(5, NULL, 0), 14);
     assert_int_equal(peer_format_ping(NULL, 0), 10);
 }
@@ -366,9 +364,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_is_peer_line),
         cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_hello_v1),
         cmocka_unit_test(test_names_length),
-        cmocka_unit_test(test_challenge),
-        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_up),
         cmocka_unit_test(test_at),
         cmocka_unit_test(test_synced),
         cmocka_unit_test(test_ping),
