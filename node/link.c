@@ -70,7 +70,11 @@ struct link {
     double rekey_since;
     char rekey_key[AUTH_KEY_ID_HEX + 1];
     int rekey_hello;
-    int old_refusals;           /* herd-v1 HELLOs refused, for the log */
+    /* Clear-text refusals (an old node, an unknown key): said once per
+     * SAY_EVERY with the count, since anyone can cause them at will. */
+    unsigned long refusals;
+    double refused_said;
+    char refused_why[120];
     ev_timer retry;
     double backoff;
     double last_tx;
@@ -739,6 +743,26 @@ static int pending_room(struct link *l, const char *src)
     return 0;
 }
 
+static void refused(struct link *l, const char *addr, const char *why)
+{
+    double now = ev_now(l->node->loop);
+
+    l->refusals++;
+    if (l->refused_said == 0 || now - l->refused_said >= SAY_EVERY ||
+        strncmp(l->refused_why, why, sizeof l->refused_why - 1) != 0) {
+        if (l->refusals > 1)
+            log_msg(LOG_ERROR, "link from %s (%s): refused: %s (%lu refusals "
+                    "in %.0f s)", l->peer, addr, why, l->refusals,
+                    now - l->refused_said);
+        else
+            log_msg(LOG_ERROR, "link from %s (%s): refused: %s", l->peer,
+                    addr, why);
+        l->refusals = 0;
+        l->refused_said = now;
+        snprintf(l->refused_why, sizeof l->refused_why, "%s", why);
+    }
+}
+
 /* Refuse a HELLO in clear text and close: nothing of TLS follows. */
 static void refuse(struct link *l, struct conn *c, const char *why)
 {
@@ -1033,12 +1057,10 @@ int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello)
     if (!l || l->dialer)
         return 0;               /* not a neighbour that dials us */
     if (hello->version != 2) {
-        /* An old node (plaintext HMAC handshake): say so now and then,
-         * and tell it in words it will log. */
-        if (l->old_refusals++ % 30 == 0)
-            log_msg(LOG_ERROR, "link from %s (%s): refused: it speaks the "
-                    "old link protocol (herd-v1, plaintext); upgrade it to "
-                    "herd-v2 (TLS)", l->peer, c->addr);
+        /* An old node (plaintext HMAC handshake): told in words it will
+         * log, and said here. */
+        refused(l, c->addr, "it speaks the old link protocol (herd-v1, "
+                "plaintext); upgrade it to herd-v2 (TLS)");
         refuse(l, c, "herd-v2 (TLS) links only; this node refuses herd-v1");
         return 1;
     }
@@ -1046,8 +1068,7 @@ int link_accept(struct node *n, struct conn *c, const struct peer_msg *hello)
     if (!key) {
         snprintf(why, sizeof why, "key %s is not in the keyring",
                  hello->key_id);
-        log_msg(LOG_ERROR, "link from %s (%s): refused: %s", l->peer,
-                c->addr, why);
+        refused(l, c->addr, why);
         refuse(l, c, why);
         return 1;
     }
