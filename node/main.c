@@ -73,7 +73,11 @@ static int listen_on(const char *host, int port, char *why, size_t whylen)
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+    /* The kernel's largest accept queue: a burst of connections (a flood
+     * of HERD-HELLOs) then waits there instead of costing a real
+     * neighbour a dropped SYN and a second of TCP retransmit. */
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+        listen(fd, SOMAXCONN) < 0) {
         snprintf(why, whylen, "%s", strerror(errno));
         close(fd);
         freeaddrinfo(res);
