@@ -61,6 +61,8 @@ int cmd_graph(struct ctl *c);
 int cmd_check(struct ctl *c);
 int cmd_send(struct ctl *c, const char *node, const char *line);
 int cmd_logs(struct ctl *c, const char *node, int follow, long lines);
+/* secret add [FILE] | use ID | remove ID | list: this host's keyring. */
+int cmd_secret(struct ctl *c, const char *verb, const char *arg);
 /* export systemd: unit files for this host's nodes into dir (NULL = the
  * current directory); output is "journal" or "file". */
 int cmd_export(struct ctl *c, const char *what, const char *dir,

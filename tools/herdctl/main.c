@@ -37,6 +37,12 @@ static void usage(FILE *out)
 "  check                        validate herd.ini (like nginx -t)\n"
 "  graph                        the topology as Graphviz DOT, live link state\n"
 "  send NODE LINE...            send one request line, print the whole reply\n"
+"  secret add [FILE|-] | use ID | remove ID | list\n"
+"                               this host's link keys (run_dir/herd.keyring):\n"
+"                               add a secret (read from FILE, or a fresh\n"
+"                               one), make one the primary that nodes dial\n"
+"                               with, remove one (its links drop), list ids;\n"
+"                               running nodes apply it within a second\n"
 "  export systemd [--host ADDR] [--dir DIR] [--output journal|file]\n"
 "                 [--user USER]\n"
 "                               write herd-node@.service, herd-places.service\n"
@@ -197,7 +203,7 @@ int main(int argc, char **argv)
     } cmds[] = {{"start", 0, 1}, {"stop", 0, 1}, {"restart", 1, 1},
                 {"status", 0, 1}, {"reload", 0, 0}, {"logs", 0, 1},
                 {"check", 0, 0}, {"graph", 0, 0}, {"send", 1, 1},
-                {"export", 1, 1}};
+                {"export", 1, 1}, {"secret", 1, 2}};
     int known = -1;
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
         if (strcmp(command, cmds[k].name) == 0)
@@ -262,6 +268,8 @@ loaded:
         rc = cmd_graph(&c);
     else if (strcmp(command, "export") == 0)
         rc = cmd_export(&c, pos[0], dir, output, user);
+    else if (strcmp(command, "secret") == 0)
+        rc = cmd_secret(&c, pos[0], pos[1]);
     else
         rc = cmd_send(&c, pos[0], line);
     free(c.sock_path);
