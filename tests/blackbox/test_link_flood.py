@@ -9,19 +9,10 @@ import socket
 import threading
 import time
 
-from herdlib import Herd, wait_for
+from herdlib import Herd, held_line, wait_for
 from linklib import hello, key_id, read_secret
 
 TOPO = {"Apple": ["Pear"], "Pear": []}     # Apple dials Pear
-
-
-def held_line(h, node, client_id):
-    c = h.client(node)
-    try:
-        reply = c.whatsat("WHATSAT %s 1 1" % client_id)
-    finally:
-        c.close()
-    return None if reply.startswith(b"? ") else reply.split(b"\n", 1)[0]
 
 
 def flood(port, line, kind, stop, sent):

@@ -7,30 +7,11 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import time
 
-from herdlib import Herd, binary, port_open, wait_for
-from linklib import Proxy, read_secret
+from herdlib import Herd, binary, held_line, iamat, port_open, wait_for
+from linklib import Proxy
 
 TOPO = {"Apple": ["Pear"], "Pear": []}     # Apple dials Pear's port
-
-
-def held_line(h, node, client_id):
-    c = h.client(node)
-    try:
-        reply = c.whatsat("WHATSAT %s 1 1" % client_id)
-    finally:
-        c.close()
-    return None if reply.startswith(b"? ") else reply.split(b"\n", 1)[0]
-
-
-def iamat(h, node, client_id, loc, t):
-    c = h.client(node)
-    try:
-        return c.request("IAMAT %s %s %s" % (client_id, loc, t)).rstrip(b"\n")
-    finally:
-        c.close()
 
 
 def tcpdump(procs, path, port):

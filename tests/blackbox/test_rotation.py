@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 
-from herdlib import Client, binary, port_open, wait_for, write_ini
+from herdlib import Client, binary, held_line, port_open, wait_for, write_ini
 from linklib import key_id, read_secret
 
 # Apple dials Pear, Pear dials Quince (names sort that way).
@@ -88,13 +88,11 @@ class Hosts:
             assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
         return r
 
+    def client(self, name):
+        return Client(self.ports[name])
+
     def held(self, name, cid):
-        c = Client(self.ports[name])
-        try:
-            reply = c.whatsat("WHATSAT %s 1 1" % cid)
-        finally:
-            c.close()
-        return None if reply.startswith(b"? ") else reply.split(b"\n", 1)[0]
+        return held_line(self, name, cid)
 
 
 def changed_keys(hosts, name, count):
