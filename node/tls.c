@@ -138,33 +138,44 @@ struct tls *tls_new(int server, const char *identity,
     memcpy(t->identity, identity, len + 1);
     t->identity_len = len;
     memcpy(t->psk, psk, AUTH_PSK_LEN);
-    t->ssl = SSL_new(server ? server_ctx : client_ctx);
+    return t;
+}
+
+/* The engine itself, made only when there is TLS to do: a HELLO that
+ * never sends a TLS byte, or sends something else, costs no SSL object
+ * (a flood of them stays cheap).  0 / -1. */
+static int engine(struct tls *t)
+{
+    if (t->ssl)
+        return 0;
+    t->ssl = SSL_new(t->server ? server_ctx : client_ctx);
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
     if (!t->ssl || !t->rbio || !t->wbio) {
         BIO_free(t->rbio);
         BIO_free(t->wbio);
         SSL_free(t->ssl);
-        OPENSSL_cleanse(t->psk, sizeof t->psk);
-        free(t);
-        return NULL;
+        t->ssl = NULL;
+        t->rbio = t->wbio = NULL;
+        snprintf(t->why, sizeof t->why, "out of memory");
+        return -1;
     }
     /* An empty memory BIO means "no more yet", not end of file. */
     BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
     SSL_set_app_data(t->ssl, t);
-    if (server)
+    if (t->server)
         SSL_set_accept_state(t->ssl);
     else
         SSL_set_connect_state(t->ssl);
-    return t;
+    return 0;
 }
 
 void tls_free(struct tls *t)
 {
     if (!t)
         return;
-    SSL_free(t->ssl);           /* frees both BIOs */
+    SSL_free(t->ssl);           /* frees both BIOs (NULL is fine) */
     OPENSSL_cleanse(t->psk, sizeof t->psk);
     free(t);
 }
@@ -193,6 +204,8 @@ int tls_feed(struct tls *t, const void *p, size_t n)
             return -1;
         }
     }
+    if (engine(t) < 0)
+        return -1;
     if (BIO_write(t->rbio, p, (int)n) != (int)n) {
         snprintf(t->why, sizeof t->why, "out of memory");
         return -1;
@@ -202,6 +215,8 @@ int tls_feed(struct tls *t, const void *p, size_t n)
 
 size_t tls_buffered(const struct tls *t)
 {
+    if (!t->ssl)
+        return 0;
     return BIO_ctrl_pending(t->rbio) + (size_t)SSL_pending(t->ssl);
 }
 
@@ -221,7 +236,12 @@ static void set_error(struct tls *t, int rc, const char *what)
 
 int tls_handshake(struct tls *t)
 {
-    int rc = SSL_do_handshake(t->ssl);
+    int rc;
+
+    /* A server waits for the ClientHello before it makes its engine. */
+    if (!t->ssl && (t->server || engine(t) < 0))
+        return t->server ? 0 : -1;
+    rc = SSL_do_handshake(t->ssl);
 
     if (rc == 1)
         return 1;
@@ -233,7 +253,7 @@ int tls_handshake(struct tls *t)
 
 int tls_hello_proven(const struct tls *t)
 {
-    return t->psk_found && SSL_session_reused(t->ssl);
+    return t->ssl && t->psk_found && SSL_session_reused(t->ssl);
 }
 
 ssize_t tls_read(struct tls *t, void *dst, size_t cap)
@@ -265,7 +285,7 @@ int tls_drain(struct tls *t, struct buf *wire)
 {
     size_t pending;
 
-    while ((pending = BIO_ctrl_pending(t->wbio)) > 0) {
+    while (t->wbio && (pending = BIO_ctrl_pending(t->wbio)) > 0) {
         size_t room;
         char *dst = buf_space(wire, pending, &room);
         int got;
