@@ -220,7 +220,7 @@ static void on_restart(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
-    if (c->want_up && c->pid == 0 && !c->sup->shutting_down)
+    if (child_wants_up(c) && c->pid == 0 && !c->sup->shutting_down)
         spawn(c);
 }
 
@@ -250,6 +250,7 @@ struct child *child_new(struct sup *s, enum child_kind kind,
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
     c->state = CTL_STOPPED;
+    c->want = WANT_DOWN;
     c->backoff = CTL_BACKOFF_MIN;
     c->out_fd = -1;
     c->restarts = -1;           /* the first spawn is not a restart */
@@ -396,14 +397,26 @@ static void signal_stop(struct child *c)
     ev_timer_start(s->loop, &c->kill_w);
 }
 
+int child_wants_up(const struct child *c)
+{
+    return c->want == WANT_UP || c->want == WANT_RESTART;
+}
+
+int child_gone(const struct child *c)
+{
+    return c->want == WANT_GONE && c->pid == 0;
+}
+
 void child_start(struct child *c)
 {
-    c->want_up = 1;
+    if (c->want == WANT_GONE)
+        return;                 /* removed: not to be started again */
     if (c->pid) {
-        if (c->state == CTL_STOPPING)
-            c->respawn = 1;
+        /* Already stopping: start again as soon as it is reaped. */
+        c->want = c->state == CTL_STOPPING ? WANT_RESTART : WANT_UP;
         return;
     }
+    c->want = WANT_UP;
     c->n_deaths = 0;
     c->backoff = CTL_BACKOFF_MIN;
     spawn(c);
@@ -411,8 +424,8 @@ void child_start(struct child *c)
 
 void child_stop(struct child *c)
 {
-    c->want_up = 0;
-    c->respawn = 0;
+    if (c->want != WANT_GONE)
+        c->want = WANT_DOWN;
     ev_timer_stop(c->sup->loop, &c->restart_w);
     if (c->pid)
         signal_stop(c);
@@ -420,11 +433,19 @@ void child_stop(struct child *c)
         c->state = CTL_STOPPED;
 }
 
+void child_remove(struct child *c, const char *why)
+{
+    child_note(c, "reload: %s; stopping", why);
+    c->want = WANT_GONE;
+    child_stop(c);
+}
+
 void child_restart(struct child *c)
 {
-    c->want_up = 1;
+    if (c->want == WANT_GONE)
+        return;
     if (c->pid) {
-        c->respawn = 1;
+        c->want = WANT_RESTART;
         signal_stop(c);
     } else {
         child_start(c);
@@ -504,14 +525,14 @@ void child_reaped(struct child *c, int status)
     c->links_up = c->links_total = c->clients = -1;
     child_describe_status(status, how, sizeof how);
 
-    if (c->removed || !c->want_up || s->shutting_down) {
+    if (!child_wants_up(c) || s->shutting_down) {
         child_note(c, "stopped (%s)", how);
         c->state = CTL_STOPPED;
         sup_save_state(s);
         return;
     }
-    if (c->respawn) {
-        c->respawn = 0;
+    if (c->want == WANT_RESTART) {
+        c->want = WANT_UP;
         child_note(c, "exited (%s) to restart", how);
         spawn(c);
         return;
@@ -658,7 +679,7 @@ void child_tick(struct child *c)
     if (c->state == CTL_ABSENT) {
         /* Retried once its own program is there (a node's, or the
          * emulator's), not on every tick. */
-        if (c->want_up && !c->sup->shutting_down &&
+        if (child_wants_up(c) && !c->sup->shutting_down &&
             access(child_bin(c), X_OK) == 0)
             spawn(c);
         return;
@@ -679,7 +700,7 @@ cJSON *child_json(const struct child *c)
     const char *tail[CHILD_TAIL_LINES];
     struct ctl_row r = {
         .name = c->name, .host = c->host, .state = c->state,
-        .want = c->want_up ? CTL_WANT_UP : CTL_WANT_DOWN,
+        .want = child_wants_up(c) ? CTL_WANT_UP : CTL_WANT_DOWN,
         .pid = c->pid, .port = c->port,
         .restarts = c->restarts > 0 ? c->restarts : 0,
         .links_up = c->links_up, .links_total = c->links_total,

@@ -20,6 +20,14 @@ struct cJSON;
 
 enum child_kind { CHILD_NODE, CHILD_PLACES };
 
+/* Whether it should run. */
+enum child_want {
+    WANT_UP,                    /* keep it running; restart it when it dies */
+    WANT_RESTART,               /* up, and being stopped to start at once */
+    WANT_DOWN,                  /* stopped until asked to start */
+    WANT_GONE,                  /* removed from herd.ini: free once reaped */
+};
+
 #define CHILD_TAIL_LINES 5
 #define CHILD_TAIL_LEN 240
 
@@ -30,10 +38,11 @@ struct child {
     char name[CONFIG_NAME_MAX + 1];
     char host[CONFIG_HOST_MAX + 1];
     int port;
-    int want_up;                /* keep it running */
-    int removed;                /* gone from herd.ini: free once reaped */
-    int respawn;                /* restart as soon as it is reaped */
+    /* What it is doing and what it should do, runsv-style: state moves
+     * with its process, want only by request; every pair means one
+     * thing (a removed child cannot also be meant to respawn). */
     enum ctl_state state;
+    enum child_want want;
     pid_t pid;                  /* 0 when none */
     unsigned long long starttime;   /* /proc/PID/stat field 22 */
     double spawned;             /* ev_now() at spawn */
@@ -67,6 +76,13 @@ void child_start(struct child *c);
 void child_stop(struct child *c);
 /* Stop it and spawn it again at once (or just start it). */
 void child_restart(struct child *c);
+/* Gone from herd.ini: stop it for good; its owner frees it once reaped
+ * (child_gone). */
+void child_remove(struct child *c, const char *why);
+/* Removed and reaped: nothing left to wait for. */
+int child_gone(const struct child *c);
+/* Wanted up (WANT_UP or WANT_RESTART). */
+int child_wants_up(const struct child *c);
 /* SIGHUP: re-read herd.ini. */
 void child_hup(struct child *c);
 /* SIGKILL its process group now (second Ctrl-C). */

@@ -29,13 +29,6 @@ static cJSON *reply_error(int code, const char *fmt, const char *arg)
     return r;
 }
 
-static struct child *find(struct sup *s, const char *name)
-{
-    for (struct child *c = s->children; c; c = c->next)
-        if (!c->removed && strcmp(c->name, name) == 0)
-            return c;
-    return NULL;
-}
 
 /* The status files a status reply needs, each read once per reply: a
  * herd with thousands of remote nodes asks for the same local node's
@@ -85,7 +78,7 @@ static void add_remote_rows(struct sup *s, struct status_ctx *ctx,
 {
     for (size_t i = 0; i < s->cfg.n_nodes; i++) {
         const struct node_conf *n = &s->cfg.nodes[i];
-        struct child *c = find(s, n->name);
+        struct child *c = sup_find(s, n->name);
         int up = 0, total = 0;
 
         if (c)
@@ -95,7 +88,7 @@ static void add_remote_rows(struct sup *s, struct status_ctx *ctx,
         cJSON *here = cJSON_CreateArray();
         for (size_t k = 0; k < n->n_neighbors; k++) {
             const char *peer = s->cfg.nodes[n->neighbors[k]].name;
-            struct child *pc = find(s, peer);
+            struct child *pc = sup_find(s, peer);
             if (!pc)
                 continue;       /* remote to remote: not ours to see */
             const char *state = "stopped";
@@ -156,7 +149,7 @@ static cJSON *status_json(struct sup *s)
         }
         int i = config_find_node(&s->cfg, c->name);
         ctlproto_row_neighbors(o, &s->cfg,
-                             i >= 0 && !c->removed ? &s->cfg.nodes[i] : NULL);
+                             i >= 0 && c->want != WANT_GONE ? &s->cfg.nodes[i] : NULL);
         /* Per-link state, as the node itself last wrote it. */
         cJSON *links = cJSON_AddArrayToObject(o, "links"), *e;
         if (c->pid)
@@ -192,7 +185,7 @@ static cJSON *dispatch(struct sup *s, char *line)
     if (s->shutting_down)
         return reply_error(4, "the herd is stopping%s", "");
     if (arg) {
-        c = find(s, arg);
+        c = sup_find(s, arg);
         int i = c ? -1 : config_find_node(&s->cfg, arg);
         if (!c && i >= 0) {
             char msg[512];
@@ -206,7 +199,7 @@ static cJSON *dispatch(struct sup *s, char *line)
     }
     if (strcmp(verb, "start") == 0) {
         for (struct child *x = s->children; x; x = x->next)
-            if (!x->removed && (c == NULL || x == c)) {
+            if (x->want != WANT_GONE && (c == NULL || x == c)) {
                 if (x->kind == CHILD_PLACES && c == NULL &&
                     x->state == CTL_ABSENT)
                     continue;

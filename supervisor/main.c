@@ -28,8 +28,7 @@
 #include "lib/procs.h"
 #include "sup.h"
 
-#define container_of(ptr, type, member) \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#include "common/container.h"
 
 static struct sup sup_state;
 
@@ -76,73 +75,13 @@ static void die(struct sup *s, int code, const char *fmt, ...)
     exit(code);
 }
 
-static int write_atomic(const char *path, const char *text)
-{
-    return fs_write_atomic(path, text, strlen(text), 0600);
-}
-
-void sup_save_state(struct sup *s)
-{
-    char text[16384];
-    size_t used = 0;
-
-    text[0] = '\0';
-    for (struct child *c = s->children; c; c = c->next) {
-        if (c->pid == 0 || c->starttime == 0)
-            continue;
-        int m = snprintf(text + used, sizeof text - used, "%d %llu %s\n",
-                         (int)c->pid, c->starttime, c->name);
-        if (m < 0 || (size_t)m >= sizeof text - used)
-            break;
-        used += (size_t)m;
-    }
-    if (write_atomic(s->state_path, text) < 0)
-        log_msg(LOG_WARN, "cannot write %s: %s", s->state_path,
-                strerror(errno));
-}
-
-void sup_check_done(struct sup *s)
-{
-    if (!s->shutting_down)
-        return;
-    for (struct child *c = s->children; c; c = c->next)
-        if (c->pid)
-            return;
-    ev_break(s->loop, EVBREAK_ALL);
-}
-
-void sup_shutdown(struct sup *s)
-{
-    if (!s->shutting_down)
-        log_msg(LOG_INFO, "stopping the herd");
-    s->shutting_down = 1;
-    for (struct child *c = s->children; c; c = c->next)
-        child_stop(c);
-    sup_check_done(s);
-}
-
 static void on_child(struct ev_loop *loop, ev_child *w, int revents)
 {
     struct sup *s = container_of(w, struct sup, child_w);
-    struct child **pp;
 
     (void)loop;
     (void)revents;
-    for (pp = &s->children; *pp; pp = &(*pp)->next)
-        if ((*pp)->pid == w->rpid)
-            break;
-    if (!*pp) {
-        log_msg(LOG_INFO, "reaped pid %d, not one of ours", w->rpid);
-        return;
-    }
-    struct child *c = *pp;
-    child_reaped(c, w->rstatus);
-    if (c->removed) {
-        *pp = c->next;
-        child_free(c);
-        sup_save_state(s);
-    }
-    sup_check_done(s);
+    sup_reaped(s, w->rpid, w->rstatus);
 }
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -171,97 +110,6 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
     cJSON_Delete(sup_reload(&sup_state, 0));
 }
 
-/* Whether path is missing, or is no longer the file (dev, ino). */
-static int gone(const char *path, dev_t dev, ino_t ino)
-{
-    struct stat st;
-
-    return stat(path, &st) < 0 || st.st_dev != dev || st.st_ino != ino;
-}
-
-/* Take the lock at s->lock_path (a new file when the old one was
- * removed).  0, or -1 with errno (EWOULDBLOCK: someone else holds it). */
-static int take_lock(struct sup *s)
-{
-    int fd = open(s->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
-
-    if (fd < 0)
-        return -1;
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
-    s->lock_fd = fd;
-    return 0;
-}
-
-static void write_pid_file(struct sup *s)
-{
-    char pidtext[32];
-
-    snprintf(pidtext, sizeof pidtext, "%d\n", (int)s->pid);
-    if (write_atomic(s->pid_path, pidtext) < 0)
-        log_msg(LOG_ERROR, "cannot write %s: %s", s->pid_path,
-                strerror(errno));
-}
-
-/* run_dir, the lock, the socket, the pid and state files are what
- * herdctl finds the herd by.  A /tmp cleaner or an `rm -rf run` takes
- * them while everything runs: put them back, so the herd stays
- * manageable (and a second supervisor cannot take the lock). */
-static void check_run_dir(struct sup *s)
-{
-    struct stat st, lk;
-    char err[512];
-    int redone = 0;
-
-    if (s->shutting_down)
-        return;
-    if (stat(s->cfg.run_dir, &st) < 0) {
-        if (fs_mkdir_p(s->cfg.run_dir, 0700) < 0) {
-            log_msg(LOG_ERROR, "run_dir %s is gone and cannot be re-created: "
-                    "%s", s->cfg.run_dir, strerror(errno));
-            return;
-        }
-        log_msg(LOG_WARN, "run_dir %s was removed; re-created it",
-                s->cfg.run_dir);
-    }
-    if (fstat(s->lock_fd, &lk) < 0 || gone(s->lock_path, lk.st_dev, lk.st_ino)) {
-        static int complained;  /* once, not four times a second */
-        if (take_lock(s) == 0) {
-            redone = 1;
-            complained = 0;
-        } else if (!complained++) {
-            log_msg(LOG_ERROR, "cannot re-take the lock %s: %s", s->lock_path,
-                    errno == EWOULDBLOCK ? "another process holds it"
-                                         : strerror(errno));
-        }
-    }
-    if (s->ctl_fd < 0 || gone(s->sock_path, s->sock_dev, s->sock_ino)) {
-        if (control_reopen(s, err, sizeof err) < 0)
-            log_msg(LOG_ERROR, "%s", err);
-        else
-            redone = 1;
-    }
-    if (stat(s->pid_path, &st) < 0) {
-        write_pid_file(s);
-        redone = 1;
-    }
-    if (stat(s->state_path, &st) < 0) {
-        sup_save_state(s);
-        redone = 1;
-    }
-    if (redone)
-        log_msg(LOG_WARN, "files in %s were removed; re-created the lock, "
-                "control socket, pid and state files as needed",
-                s->cfg.run_dir);
-}
-
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct sup *s = container_of(w, struct sup, tick_w);
@@ -270,22 +118,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     for (struct child *c = s->children; c; c = c->next)
         child_tick(c);
-    check_run_dir(s);
+    sup_check_run_dir(s);
     log_flush();
-}
-
-int *sup_nodes_here(const struct sup *s, const struct herd_config *cfg,
-                    size_t *count)
-{
-    int *here = calloc(cfg->n_nodes + 1, sizeof *here);
-
-    *count = here ? hosts_select(cfg, s->only_host, here) : 0;
-    return here;
-}
-
-int sup_wants_places(const struct herd_config *cfg, size_t nodes_here)
-{
-    return cfg->provider == PLACES_LOCAL && nodes_here > 0;
 }
 
 /* "a, b, c": the distinct hosts of herd.ini, for an error message. */
@@ -417,7 +251,7 @@ int main(int argc, char **argv)
 
     /* One supervisor per run_dir.  The lock dies with its holder, so a
      * killed supervisor never blocks the next one. */
-    if (take_lock(s) < 0 && errno != EWOULDBLOCK)
+    if (sup_take_lock(s) < 0 && errno != EWOULDBLOCK)
         die(s, 111, "cannot open the lock in %s: %s", s->cfg.run_dir,
             strerror(errno));
     if (s->lock_fd < 0) {
@@ -470,7 +304,7 @@ int main(int argc, char **argv)
         die(s, 111, "%s", err);
     char pidtext[32];
     snprintf(pidtext, sizeof pidtext, "%d\n", (int)s->pid);
-    if (write_atomic(s->pid_path, pidtext) < 0)
+    if (fs_write_atomic(s->pid_path, pidtext, strlen(pidtext), 0600) < 0)
         die(s, 111, "cannot write %s: %s", s->pid_path, strerror(errno));
     sup_save_state(s);
 

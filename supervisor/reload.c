@@ -1,5 +1,6 @@
 /* reload: compare the herd.ini in force with the file as it is now and
- * apply the difference, touching only what changed. */
+ * apply the difference, touching only what changed, from a typed plan
+ * (struct change[]) that the reply, the dry run and the log all show. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "child.h"
+#include "common/fsutil.h"
 #include "common/log.h"
 #include "sup.h"
 
@@ -56,28 +58,6 @@ static const char *moved_neighbor(const struct herd_config *c, int i,
     return NULL;
 }
 
-static void add_change(cJSON *arr, const char *op, const char *name,
-                       const char *action, const char *detail)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cJSON_AddStringToObject(o, "op", op);
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "action", action);
-    cJSON_AddStringToObject(o, "detail", detail);
-    cJSON_AddItemToArray(arr, o);
-}
-
-static struct child *find_child(struct sup *s, enum child_kind kind,
-                                const char *name)
-{
-    for (struct child *c = s->children; c; c = c->next)
-        if (!c->removed && c->kind == kind &&
-            (kind == CHILD_PLACES || strcmp(c->name, name) == 0))
-            return c;
-    return NULL;
-}
-
 /* Equal strings, NULL counting as its own value. */
 static int same_text(const char *a, const char *b)
 {
@@ -120,11 +100,252 @@ static void note_restart_only(const struct herd_config *a,
             "restart"));
 }
 
+/* ---- the plan ----------------------------------------------------------
+ *
+ * A reload compares the configuration in force with the file as it is
+ * now and writes down what to do as a typed plan: built once, then
+ * rendered (the dry run's and the reply's JSON, the log) and applied
+ * from the same array, so what is shown is what is done. */
+
+enum change_op {
+    CH_START,                   /* + a new node, or the emulator */
+    CH_STOP,                    /* - removed, moved away, no longer wanted */
+    CH_RESTART,                 /* ~ its address (or the emulator's data) */
+    CH_RELINK,                  /* ~ its neighbours: SIGHUP, same pid */
+};
+
+struct change {
+    enum change_op op;
+    enum child_kind kind;
+    char name[CONFIG_NAME_MAX + 1];
+    char detail[2048];          /* what changed, for people */
+    struct child *child;        /* the child it touches; NULL for a start */
+    int node;                   /* its index in the new herd.ini, or -1 */
+};
+
+struct plan {
+    struct change *v;
+    size_t n, cap;
+};
+
+/* A new change at the end of the plan, or NULL when out of memory. */
+static struct change *plan_add(struct plan *p, enum change_op op,
+                               enum child_kind kind, const char *name,
+                               struct child *child, int node)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct change *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        p->v = v;
+        p->cap = cap;
+    }
+    struct change *ch = &p->v[p->n++];
+    memset(ch, 0, sizeof *ch);
+    ch->op = op;
+    ch->kind = kind;
+    snprintf(ch->name, sizeof ch->name, "%s", name);
+    ch->child = child;
+    ch->node = node;
+    return ch;
+}
+
+static const char *op_sign(enum change_op op)
+{
+    return op == CH_START ? "+" : op == CH_STOP ? "-" : "~";
+}
+
+static const char *op_action(enum change_op op)
+{
+    switch (op) {
+    case CH_START: return "start";
+    case CH_STOP: return "stop";
+    case CH_RESTART: return "restart";
+    case CH_RELINK: return "relink";
+    }
+    return "?";
+}
+
+/* The plan as the control reply's "changes": op, name, action, detail. */
+static cJSON *plan_json(const struct plan *p)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (size_t i = 0; i < p->n; i++) {
+        const struct change *ch = &p->v[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "op", op_sign(ch->op));
+        cJSON_AddStringToObject(o, "name", ch->name);
+        cJSON_AddStringToObject(o, "action", op_action(ch->op));
+        cJSON_AddStringToObject(o, "detail", ch->detail);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+/* What the plan does to the emulator: start, stop or restart it.  0, or
+ * -1 when out of memory. */
+static int plan_places(struct sup *s, const struct herd_config *next,
+                       size_t n_here, struct plan *p)
+{
+    struct child *pc = sup_find_child(s, CHILD_PLACES, NULL);
+    int want = sup_wants_places(next, n_here);
+    struct change *ch;
+
+    if (want && !pc) {
+        if (!(ch = plan_add(p, CH_START, CHILD_PLACES, "places", NULL, -1)))
+            return -1;
+        snprintf(ch->detail, sizeof ch->detail, "port %d", next->places_port);
+    } else if (!want && pc) {
+        if (!(ch = plan_add(p, CH_STOP, CHILD_PLACES, "places", pc, -1)))
+            return -1;
+        snprintf(ch->detail, sizeof ch->detail, "%s",
+                 next->provider == PLACES_LOCAL
+                     ? "no node of this machine is left"
+                     : "provider is no longer local");
+    } else if (pc && pc->port != next->places_port) {
+        if (!(ch = plan_add(p, CH_RESTART, CHILD_PLACES, "places", pc, -1)))
+            return -1;
+        snprintf(ch->detail, sizeof ch->detail, "port %d -> %d", pc->port,
+                 next->places_port);
+    } else if (pc && !same_text(s->cfg.places_data, next->places_data)) {
+        /* It reads its data once, at start. */
+        if (!(ch = plan_add(p, CH_RESTART, CHILD_PLACES, "places", pc, -1)))
+            return -1;
+        snprintf(ch->detail, sizeof ch->detail, "data %s -> %s",
+                 s->cfg.places_data ? s->cfg.places_data : "(default)",
+                 next->places_data ? next->places_data : "(default)");
+    }
+    return 0;
+}
+
+/* What the plan does to the nodes: in the new file's order, then the
+ * ones it no longer has.  0, or -1 when out of memory. */
+static int plan_nodes(struct sup *s, const struct herd_config *next,
+                      const int *here, struct plan *p)
+{
+    char a[512], b[512];
+    struct change *ch;
+
+    for (size_t i = 0; i < next->n_nodes; i++) {
+        const struct node_conf *n = &next->nodes[i];
+        int o = config_find_node(&s->cfg, n->name);
+        struct child *have = sup_find_child(s, CHILD_NODE, n->name);
+        const char *moved;
+
+        if (!here[i]) {
+            if (have) {
+                if (!(ch = plan_add(p, CH_STOP, CHILD_NODE, n->name, have,
+                                    (int)i)))
+                    return -1;
+                snprintf(ch->detail, sizeof ch->detail, "moved to host %s",
+                         n->host);
+            }
+            continue;
+        }
+        if (o < 0 || !have) {
+            if (!(ch = plan_add(p, CH_START, CHILD_NODE, n->name, NULL,
+                                (int)i)))
+                return -1;
+            neighbor_text(next, (int)i, a, sizeof a);
+            snprintf(ch->detail, sizeof ch->detail, "%s:%d, neighbours: %s",
+                     n->host, n->port, a[0] ? a : "none");
+            continue;
+        }
+        const struct node_conf *m = &s->cfg.nodes[o];
+        if (m->port != n->port || strcmp(m->host, n->host) != 0) {
+            if (!(ch = plan_add(p, CH_RESTART, CHILD_NODE, n->name, have,
+                                (int)i)))
+                return -1;
+            snprintf(ch->detail, sizeof ch->detail, "%s:%d -> %s:%d",
+                     m->host, m->port, n->host, n->port);
+            continue;
+        }
+        neighbor_text(&s->cfg, o, a, sizeof a);
+        neighbor_text(next, (int)i, b, sizeof b);
+        if (strcmp(a, b) != 0) {
+            if (!(ch = plan_add(p, CH_RELINK, CHILD_NODE, n->name, have,
+                                (int)i)))
+                return -1;
+            snprintf(ch->detail, sizeof ch->detail, "neighbours: %s -> %s",
+                     a[0] ? a : "none", b[0] ? b : "none");
+        } else if ((moved = moved_neighbor(&s->cfg, o, next)) != NULL) {
+            if (!(ch = plan_add(p, CH_RELINK, CHILD_NODE, n->name, have,
+                                (int)i)))
+                return -1;
+            snprintf(ch->detail, sizeof ch->detail, "neighbour %s moved",
+                     moved);
+        }
+    }
+    for (struct child *c = s->children; c; c = c->next)
+        if (c->kind == CHILD_NODE && c->want != WANT_GONE &&
+            config_find_node(next, c->name) < 0) {
+            if (!(ch = plan_add(p, CH_STOP, CHILD_NODE, c->name, c, -1)))
+                return -1;
+            snprintf(ch->detail, sizeof ch->detail, "removed from herd.ini");
+        }
+    return 0;
+}
+
+/* Do one change; s->cfg is the new configuration already. */
+static void apply_change(struct sup *s, const struct change *ch)
+{
+    struct child *c = ch->child;
+
+    switch (ch->op) {
+    case CH_START:
+        if (ch->kind == CHILD_PLACES) {
+            c = child_new(s, CHILD_PLACES, "places", "127.0.0.1",
+                          s->cfg.places_port);
+            if (!c)
+                return;
+            c->next = s->children;      /* the emulator comes first */
+            s->children = c;
+            child_note(c, "reload: added");
+        } else {
+            const struct node_conf *n = &s->cfg.nodes[ch->node];
+            c = child_new(s, CHILD_NODE, n->name, n->host, n->port);
+            if (!c)
+                return;
+            struct child **tail = &s->children;
+            while (*tail)
+                tail = &(*tail)->next;
+            *tail = c;
+            child_note(c, "reload: added (%s)", ch->detail);
+        }
+        child_start(c);
+        break;
+    case CH_STOP:
+        child_remove(c, ch->detail);
+        break;
+    case CH_RESTART:
+        if (ch->kind == CHILD_PLACES) {
+            child_note(c, "reload: %s; restarting", ch->detail);
+            c->port = s->cfg.places_port;
+        } else {
+            const struct node_conf *n = &s->cfg.nodes[ch->node];
+            snprintf(c->host, sizeof c->host, "%s", n->host);
+            c->port = n->port;
+            child_note(c, "reload: address changed (%s); restarting",
+                       ch->detail);
+        }
+        if (child_wants_up(c))
+            child_restart(c);
+        break;
+    case CH_RELINK:
+        child_note(c, "reload: %s; SIGHUP to re-link", ch->detail);
+        child_hup(c);
+        break;
+    }
+}
+
 cJSON *sup_reload(struct sup *s, int dry)
 {
     struct herd_config next, old;
-    char err[1024], detail[2048], a[512], b[512];
-    cJSON *r, *changes, *notes;
+    struct plan plan = {0};
+    char err[1024];
+    cJSON *r, *notes;
 
     if (config_load(s->config_path, &next, err, sizeof err) < 0) {
         log_msg(LOG_WARN, "reload refused: %s", err);
@@ -137,106 +358,40 @@ cJSON *sup_reload(struct sup *s, int dry)
         config_free(&next);
         return refuse(100, err);
     }
-    r = cJSON_CreateObject();
-    cJSON_AddBoolToObject(r, "ok", 1);
-    cJSON_AddBoolToObject(r, "dry_run", dry);
-    changes = cJSON_AddArrayToObject(r, "changes");
-    notes = cJSON_AddArrayToObject(r, "notes");
-    note_restart_only(&s->cfg, &next, notes);
 
     /* Which nodes belong here now (a node whose host changed may have
      * come to this machine or left it). */
     size_t n_here;
     int *here = sup_nodes_here(s, &next, &n_here);
-    if (!here) {
+    if (!here || plan_places(s, &next, n_here, &plan) < 0 ||
+        plan_nodes(s, &next, here, &plan) < 0) {
+        free(here);
+        free(plan.v);
         config_free(&next);
-        cJSON_Delete(r);
         return refuse(111, "out of memory");
     }
-
-    /* The places emulator. */
-    struct child *pc = find_child(s, CHILD_PLACES, NULL);
-    int want_places = sup_wants_places(&next, n_here);
-    enum { PL_NONE, PL_ADD, PL_REMOVE, PL_RESTART } pl = PL_NONE;
-    if (want_places && !pc) {
-        pl = PL_ADD;
-        snprintf(detail, sizeof detail, "port %d", next.places_port);
-        add_change(changes, "+", "places", "start", detail);
-    } else if (!want_places && pc) {
-        pl = PL_REMOVE;
-        add_change(changes, "-", "places", "stop",
-                   next.provider == PLACES_LOCAL
-                       ? "no node of this machine is left"
-                       : "provider is no longer local");
-    } else if (pc && pc->port != next.places_port) {
-        pl = PL_RESTART;
-        snprintf(detail, sizeof detail, "port %d -> %d", pc->port,
-                 next.places_port);
-        add_change(changes, "~", "places", "restart", detail);
-    } else if (pc && !same_text(s->cfg.places_data, next.places_data)) {
-        pl = PL_RESTART;        /* it reads its data once, at start */
-        snprintf(detail, sizeof detail, "data %s -> %s",
-                 s->cfg.places_data ? s->cfg.places_data : "(default)",
-                 next.places_data ? next.places_data : "(default)");
-        add_change(changes, "~", "places", "restart", detail);
-    }
-
-    /* Nodes, in the new file's order, then the removed ones. */
-    for (size_t i = 0; i < next.n_nodes; i++) {
-        struct node_conf *n = &next.nodes[i];
-        int o = config_find_node(&s->cfg, n->name);
-        const char *moved;
-
-        struct child *have = find_child(s, CHILD_NODE, n->name);
-
-        if (!here[i]) {
-            if (have) {
-                snprintf(detail, sizeof detail, "moved to host %s", n->host);
-                add_change(changes, "-", n->name, "stop", detail);
-            }
-            continue;
-        }
-        if (o < 0 || !have) {
-            neighbor_text(&next, (int)i, a, sizeof a);
-            snprintf(detail, sizeof detail, "%s:%d, neighbours: %s", n->host,
-                     n->port, a[0] ? a : "none");
-            add_change(changes, "+", n->name, "start", detail);
-            continue;
-        }
-        struct node_conf *m = &s->cfg.nodes[o];
-        if (m->port != n->port || strcmp(m->host, n->host) != 0) {
-            snprintf(detail, sizeof detail, "%s:%d -> %s:%d", m->host,
-                     m->port, n->host, n->port);
-            add_change(changes, "~", n->name, "restart", detail);
-            continue;
-        }
-        neighbor_text(&s->cfg, o, a, sizeof a);
-        neighbor_text(&next, (int)i, b, sizeof b);
-        if (strcmp(a, b) != 0) {
-            snprintf(detail, sizeof detail, "neighbours: %s -> %s",
-                     a[0] ? a : "none", b[0] ? b : "none");
-            add_change(changes, "~", n->name, "relink", detail);
-        } else if ((moved = moved_neighbor(&s->cfg, o, &next)) != NULL) {
-            snprintf(detail, sizeof detail, "neighbour %s moved", moved);
-            add_change(changes, "~", n->name, "relink", detail);
-        }
-    }
-    for (struct child *c = s->children; c; c = c->next)
-        if (c->kind == CHILD_NODE && !c->removed &&
-            config_find_node(&next, c->name) < 0)
-            add_change(changes, "-", c->name, "stop", "removed from herd.ini");
     free(here);
 
+    r = cJSON_CreateObject();
+    cJSON_AddBoolToObject(r, "ok", 1);
+    cJSON_AddBoolToObject(r, "dry_run", dry);
+    cJSON_AddItemToObject(r, "changes", plan_json(&plan));
+    notes = cJSON_AddArrayToObject(r, "notes");
+    note_restart_only(&s->cfg, &next, notes);
     if (dry) {
+        free(plan.v);
         config_free(&next);
         return r;
     }
 
     /* Apply: the new configuration is in force from here on. */
-    log_msg(LOG_INFO, "reload: %d change(s)", cJSON_GetArraySize(changes));
+    log_msg(LOG_INFO, "reload: %zu change(s)", plan.n);
+    for (size_t i = 0; i < plan.n; i++)
+        log_msg(LOG_INFO, "reload: %s %s %s (%s)", op_sign(plan.v[i].op),
+                plan.v[i].name, op_action(plan.v[i].op), plan.v[i].detail);
     old = s->cfg;
     s->cfg = next;
-    mkdir(s->cfg.log_dir, 0755);
+    fs_mkdir_p(s->cfg.log_dir, 0755);
     if (strcmp(old.log_dir, s->cfg.log_dir) != 0 ||
         old.log_max_mb != s->cfg.log_max_mb || old.log_keep != s->cfg.log_keep) {
         char *path = config_log_path(&s->cfg, "supervisor");
@@ -246,84 +401,16 @@ cJSON *sup_reload(struct sup *s, int dry)
                      s->cfg.log_keep, 0);
         free(path);
     }
-    if (pl == PL_ADD) {
-        struct child *c = child_new(s, CHILD_PLACES, "places", "127.0.0.1",
-                                    s->cfg.places_port);
-        if (c) {
-            c->next = s->children;
-            s->children = c;
-            child_note(c, "reload: added");
-            child_start(c);
-        }
-    } else if (pl == PL_REMOVE) {
-        child_note(pc, "reload: %s; stopping",
-                   next.provider == PLACES_LOCAL
-                       ? "no node of this machine is left"
-                       : "provider is no longer local");
-        pc->removed = 1;
-        child_stop(pc);
-    } else if (pl == PL_RESTART) {
-        child_note(pc, "reload: %s; restarting",
-                   cJSON_GetObjectItem(cJSON_GetArrayItem(changes, 0),
-                                       "detail")->valuestring);
-        pc->port = s->cfg.places_port;
-        if (pc->want_up)
-            child_restart(pc);
-    }
-    cJSON *ch;
-    int index = 0;
-    cJSON_ArrayForEach(ch, changes) {
-        const char *op = cJSON_GetObjectItem(ch, "op")->valuestring;
-        const char *name = cJSON_GetObjectItem(ch, "name")->valuestring;
-        const char *action = cJSON_GetObjectItem(ch, "action")->valuestring;
-        const char *what = cJSON_GetObjectItem(ch, "detail")->valuestring;
-        int i = config_find_node(&s->cfg, name);
-
-        if (index++ == 0 && pl != PL_NONE)
-            continue;           /* the places change, done above */
-        if (op[0] == '+') {
-            struct child *c = child_new(s, CHILD_NODE, name,
-                                        s->cfg.nodes[i].host,
-                                        s->cfg.nodes[i].port);
-            if (!c)
-                continue;
-            struct child **tail = &s->children;
-            while (*tail)
-                tail = &(*tail)->next;
-            *tail = c;
-            child_note(c, "reload: added (%s)", what);
-            child_start(c);
-        } else if (op[0] == '-') {
-            struct child *c = find_child(s, CHILD_NODE, name);
-            if (!c)
-                continue;
-            child_note(c, "reload: %s; stopping", what);
-            c->removed = 1;
-            child_stop(c);
-        } else if (strcmp(action, "restart") == 0) {
-            struct child *c = find_child(s, CHILD_NODE, name);
-            if (!c)
-                continue;
-            snprintf(c->host, sizeof c->host, "%s", s->cfg.nodes[i].host);
-            c->port = s->cfg.nodes[i].port;
-            child_note(c, "reload: address changed (%s); restarting", what);
-            if (c->want_up)
-                child_restart(c);
-        } else {
-            struct child *c = find_child(s, CHILD_NODE, name);
-            if (!c)
-                continue;
-            child_note(c, "reload: %s; SIGHUP to re-link", what);
-            child_hup(c);
-        }
-    }
+    for (size_t i = 0; i < plan.n; i++)
+        apply_change(s, &plan.v[i]);
+    free(plan.v);
     config_free(&old);
 
     /* Free what is already gone; keep the list in the file's order. */
     struct child **pp = &s->children;
     while (*pp) {
         struct child *c = *pp;
-        if (c->removed && c->pid == 0) {
+        if (child_gone(c)) {
             *pp = c->next;
             child_free(c);
         } else {
@@ -335,7 +422,7 @@ cJSON *sup_reload(struct sup *s, int dry)
         for (pp = &s->children; *pp;) {
             struct child *c = *pp;
             int match = pass < 0 ? c->kind == CHILD_PLACES
-                : (c->kind == CHILD_NODE && !c->removed &&
+                : (c->kind == CHILD_NODE && c->want != WANT_GONE &&
                    strcmp(c->name, s->cfg.nodes[pass].name) == 0);
             if (match) {
                 *pp = c->next;

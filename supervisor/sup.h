@@ -1,15 +1,17 @@
-/* sup: the supervisor's shared state.  One struct sup per process; the
- * children it runs hang off it in a list (places first, then the nodes in
- * herd.ini order). */
+/* sup: the supervisor's state and its core operations (sup.c; the reload
+ * in reload.c).  One struct sup per process; the children it runs hang
+ * off it in a list (places first, then the nodes in herd.ini order).
+ * child.c, control.c and reload.c call these, and sup.c calls child.c:
+ * the state module and the modules it serves, no circle through main.c. */
 #ifndef HERD_SUP_H
 #define HERD_SUP_H
 
 #include <ev.h>
 #include <sys/types.h>
 
+#include "child.h"
 #include "common/config.h"
 
-struct child;
 
 struct sup {
     struct ev_loop *loop;
@@ -56,5 +58,25 @@ int sup_wants_places(const struct herd_config *cfg, size_t nodes_here);
 
 /* Start, as a unit, the shutdown of every child. */
 void sup_shutdown(struct sup *s);
+
+/* The child of that kind (and, for a node, name) that herd.ini still has
+ * (removed ones being stopped do not count), or NULL. */
+struct child *sup_find_child(struct sup *s, enum child_kind kind,
+                             const char *name);
+/* The same by name alone ("places" names the emulator). */
+struct child *sup_find(struct sup *s, const char *name);
+
+/* waitpid() said pid is gone with this status: tell its child, free it
+ * if it was removed, and exit the loop once shutting down is done. */
+void sup_reaped(struct sup *s, pid_t pid, int status);
+
+/* The lock at s->lock_path (a new file when the old one was removed).
+ * 0, or -1 with errno (EWOULDBLOCK: another process holds it). */
+int sup_take_lock(struct sup *s);
+/* Write run_dir/supervisor.pid (an error is logged). */
+void sup_write_pid(struct sup *s);
+/* Put back run_dir, the lock, socket, pid and state files if something
+ * removed them (once a tick). */
+void sup_check_run_dir(struct sup *s);
 
 #endif
