@@ -180,29 +180,39 @@ static void release(struct upstream *u, int in_multi)
     p->pooled++;
 }
 
-/* Answer every asker of u, each with its own bound.  Answering may close
- * a connection, which cancels its other askers (here too): they are only
- * marked, and skipped. */
+/* Answer every asker of u, each with its own bound (a legacy answer is
+ * scanned once and cut per bound; one that must go through cJSON is
+ * rebuilt per bound).  Answering may close a connection, which cancels
+ * its other askers (here too): they are only marked, and skipped. */
 static void answer_all(struct upstream *u, long http, const char *fault)
 {
     struct places *p = u->owner;
     const char *body = buf_head(&u->body);
     size_t len = buf_len(&u->body);
     struct places_scan scan;
-    int scanned = -1;
-    struct places_json j;
+    int scanned = -1, shared_rc = -1;
+    struct places_json j, shared;
     struct places_req *r;
 
-    if (!fault && p->provider != PLACES_GOOGLE)
+    if (fault) {
+        shared_rc = places_json_fault("UNKNOWN_ERROR", fault, &shared);
+    } else if (p->provider == PLACES_GOOGLE) {
+        /* Its askers share the bound too (the request carries it): one
+         * mapping through cJSON serves them all. */
+        shared_rc = places_json_new(http, body, len,
+                                    u->first ? u->first->max_results : 1,
+                                    &shared);
+    } else {
         scanned = places_cut_scan(body, len, &scan);
+    }
     while ((r = u->first) != NULL) {
         u->first = r->next;
         if (r->done) {
             int rc;
-            if (fault) {
-                rc = places_json_fault("UNKNOWN_ERROR", fault, &j);
-            } else if (p->provider == PLACES_GOOGLE) {
-                rc = places_json_new(http, body, len, r->max_results, &j);
+            const struct places_json *give = &j;
+            if (fault || p->provider == PLACES_GOOGLE) {
+                rc = shared_rc;
+                give = &shared;
             } else if (scanned == 0) {
                 struct places_cut cut;
                 places_cut_bound(&scan, r->max_results, &cut);
@@ -212,12 +222,14 @@ static void answer_all(struct upstream *u, long http, const char *fault)
                 rc = places_json_legacy_tree(http, body, len, r->max_results,
                                              &j);
             }
-            r->done(r->ctx, rc == 0 ? &j : NULL);
-            if (rc == 0)
+            r->done(r->ctx, rc == 0 ? give : NULL);
+            if (rc == 0 && give == &j)
                 places_json_free(&j);
         }
         req_free(p, r);
     }
+    if (shared_rc == 0)
+        places_json_free(&shared);
     u->last = NULL;
 }
 

@@ -259,3 +259,34 @@ def test_whatsat_reply_logged_as_summary_unless_full(procs, tmp_path, places):
     log = h.log("Hill")
     assert "Place 1" in log and "geometry" in log
     assert "> places OK" not in log
+
+
+def test_new_api_whatsats_share_a_request_with_the_same_bound(
+        procs, tmp_path, places, monkeypatch):
+    """Places API (New) carries the bound in its request: WHATSATs with
+    the same location, radius and bound share one; another bound is
+    another request."""
+    monkeypatch.setenv("HERD_TEST_PLACES_KEY", KEY)
+    places.results = 9
+    places.hold_requests()
+    h = Herd(procs, tmp_path, topology={"Hill": []},
+             places={"provider": "google", "url": places.url,
+                     "key_env": "HERD_TEST_PLACES_KEY",
+                     "timeout_ms": "20000"})
+    h.start_all()
+    c = h.client("Hill")
+    at = c.request(KIWI)
+    c.send("WHATSAT kiwi.cs.ucla.edu 2 3\n" * 4 + "WHATSAT kiwi.cs.ucla.edu 2 1\n")
+    wait_for(lambda: log_count(h, "< WHATSAT kiwi.cs.ucla.edu 2 ") == 5,
+             what="the node to read every WHATSAT")
+    wait_for(lambda: places.count() >= 2, what="the upstream requests")
+    places.release()
+    for want in (3, 3, 3, 3, 1):
+        reply = c.read_until(b"\n\n")
+        assert reply.startswith(at)
+        data = json.loads(reply[len(at):-2])
+        assert [r["name"] for r in data["results"]] == \
+            ["Place %d" % k for k in range(want)]
+    assert places.count() == 2
+    assert sorted(json.loads(r[4])["maxResultCount"]
+                  for r in places.requests) == [1, 3]

@@ -1252,35 +1252,48 @@ def fig_whatsat_cg(tmp):
     IAMAT figure does, so start-up, seeding and shutdown cancel out."""
     data = places_data()
     places, pport = emulator_start(os.path.join(tmp, "cgw-places"), data)
-    out = {"per": [], "upstream": [], "per_1": [], "upstream_1": []}
+    out = {"per": [], "upstream": [], "per_1": [], "upstream_1": [],
+           "per_new": [], "upstream_new": [], "per_new_1": [],
+           "upstream_new_1": []}
     try:
         for rnd in range(RUNS):
             # C=50 D=16 (the target's setting: WHATSATs overlap and share
             # requests), then C=1 D=1, one WHATSAT at a time, so each one
-            # makes its own upstream request (what sharing saves).
-            for c, dp, n_small, n_big, sfx in ((50, 16, 2000, 12000, ""),
-                                               (1, 1, 500, 2500, "_1")):
+            # makes its own upstream request (what sharing saves).  The
+            # Places API (New) path (provider google, the emulator's
+            # POST endpoint, answers mapped through cJSON) in the first
+            # round only, to keep make bench short.
+            plan = [(50, 16, 2000, 12000, "", "local"),
+                    (1, 1, 500, 2500, "_1", "local")]
+            if rnd == 0:
+                plan += [(50, 16, 2000, 12000, "_new", "google"),
+                         (1, 1, 500, 2500, "_new_1", "google")]
+            for c, dp, n_small, n_big, sfx, prov in plan:
                 run_cg_whatsat(tmp, pport, rnd, c, dp, n_small, n_big, sfx,
-                               out)
+                               out, prov)
     finally:
         stop(places)
     return out
 
 
-def run_cg_whatsat(tmp, pport, rnd, c, dp, n_small, n_big, sfx, out):
+def run_cg_whatsat(tmp, pport, rnd, c, dp, n_small, n_big, sfx, out,
+                   provider="local"):
     """One round of fig_whatsat_cg at C=c D=dp: runs of n_small and n_big
     WHATSATs; appends to out's lists named with suffix sfx."""
     totals, ups = {}, {}
     for n in (n_small, n_big):
-        d = os.path.join(tmp, "cgw-%d-%d-%d" % (rnd, c, n))
+        d = os.path.join(tmp, "cgw-%d-%d-%d%s" % (rnd, c, n, sfx))
         os.makedirs(d, exist_ok=True)
         cg_out = os.path.join(d, "callgrind.out")
         wrap = [VALGRIND, "--tool=callgrind", "--callgrind-out-file="
                 + cg_out]
-        pm, ports, hd = herd_start(
-            d, {"Hill": []}, "h", wrap,
-            places=["provider = local", "port = %d" % pport,
-                    "timeout_ms = 30000"])
+        if provider == "local":
+            pl = ["provider = local", "port = %d" % pport]
+        else:
+            pl = ["provider = google", "url = http://127.0.0.1:%d" % pport,
+                  "key_env = HERD_BENCH_NO_KEY"]
+        pm, ports, hd = herd_start(d, {"Hill": []}, "h", wrap,
+                                   places=pl + ["timeout_ms = 30000"])
         port = str(ports["Hill"])
         seed = ["-c", "50", "-d", "16", "-n", "1000", "-k", "1000",
                 "--seq", "--prefix", "w", port]
@@ -1309,9 +1322,9 @@ def run_cg_whatsat(tmp, pport, rnd, c, dp, n_small, n_big, sfx, out):
     out["per" + sfx].append(per)
     out["upstream" + sfx].append((ups[n_big] - ups[n_small]) /
                                  (n_big - n_small))
-    log("callgrind WHATSAT run %d, C=%d D=%d: %.0f instructions per "
+    log("callgrind WHATSAT run %d, %s, C=%d D=%d: %.0f instructions per "
         "WHATSAT, %.3f upstream requests per WHATSAT" % (
-            rnd + 1, c, dp, per, out["upstream" + sfx][-1]))
+            rnd + 1, provider, c, dp, per, out["upstream" + sfx][-1]))
 
 
 def fig_emulator(tmp):
@@ -1926,8 +1939,19 @@ CONVERGENCE_METHOD = [
 
 # Issue 13's "before": the same figures, measured by this script with
 # BENCH_BIN set to a build of 208f14b (the commit before the WHATSAT
-# work), on this machine, the same day.  None until measured.
-WHATSAT_BEFORE = None
+# work), on this machine, the same day (2026-12-01, load average 4-7 from
+# other sessions): BENCH_BIN=/tmp/base/bin BENCH_ONLY=whatsat,whatsat_cg.
+# The emulator's own figure is paired with the before build in the run
+# itself when BENCH_BEFORE_BIN is set; without it, issue 13's figures.
+WHATSAT_BEFORE = {
+    "whatsat_cg": 1206680,      # C=50 D=16 (480 of 14,000 had no places)
+    "whatsat_cg_1": 1107355,    # C=1 D=1
+    "whatsat_ratio": 0.14,      # herd 1,366 /s, emulator alone 9,436 /s
+    "emu5": 61.0, "emu50": 244.0,
+    "note": "herd 1,366 WHATSAT/s beside the emulator alone at 9,436 /s; "
+            "1,206,680 instructions per WHATSAT at C=50 D=16 and "
+            "1,107,355 at C=1 D=1 (one run: callgrind counts barely vary)",
+}
 
 
 def whatsat_report(m, figs, failures):
@@ -2019,6 +2043,17 @@ def whatsat_report(m, figs, failures):
                   ", ".join("{:,.0f}".format(x) for x in f["per_1"]),
                   ("  Before, the same: %s." % before("whatsat_cg_1", "%.0f"))
                   if B.get("whatsat_cg_1") else ""), "",
+              "Places API (New) (`provider = google` with `url` at the "
+              "emulator, whose POST /v1/places:searchNearby answers; the "
+              "node maps each answer to the legacy shape with cJSON, once "
+              "per WHATSAT), one round: %s instructions per WHATSAT at "
+              "C=50 D=16 (upstream requests per WHATSAT %s), %s at C=1 D=1 "
+              "(%s)." % (
+                  "{:,.0f}".format(med(f["per_new"])),
+                  ", ".join("%.3f" % x for x in f["upstream_new"]),
+                  "{:,.0f}".format(med(f["per_new_1"])),
+                  ", ".join("%.3f" % x for x in f["upstream_new_1"]))
+              if f.get("per_new") else "", "",
               "    " + f["seed_cmd"], "    " + f["cmd"], "    " + f["cmd_1"],
               "    valgrind --tool=callgrind bin/herd-node -c herd.ini Hill",
               ""]
