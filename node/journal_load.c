@@ -428,9 +428,6 @@ static int load_old(const struct journal_files *jf, struct store *s,
     if (rc <= 0)
         return rc;
     out->old_found = 1;
-    file->present = 1;
-    file->first_seq = out->log.next_seq;
-    file->size = len;
     if (!p || jc_journal_head_check(p, len) != 1) {
         log_msg(LOG_WARN, "journal: %s has no journal header; ignored",
                 jf->old_path);
@@ -438,6 +435,10 @@ static int load_old(const struct journal_files *jf, struct store *s,
             munmap((void *)p, len);
         return 0;
     }
+    /* Part of the log only with a header (a file without one is read by
+     * nobody). */
+    file->present = 1;
+    file->first_seq = out->log.next_seq;
     rc = apply_frames(s, p, JC_JOURNAL_HEAD, len, &f, &out->log,
                       &file->index);
     munmap((void *)p, len);

@@ -60,6 +60,10 @@ static void check_message(const struct peer_msg *m, const char *line,
     case PEER_MSG_SYNCED:
     case PEER_MSG_PING:
         break;
+    case PEER_MSG_RESUME:
+    case PEER_MSG_MARK:
+        FUZZ_CHECK(m->seq < 10000000000000000000ULL);
+        break;
     case PEER_MSG_INVALID:
     default:
         FUZZ_CHECK(0);
@@ -100,6 +104,12 @@ static char *reformat(const struct peer_msg *m, size_t *len)
         case PEER_MSG_PING:
             got = peer_format_ping(out, cap);
             break;
+        case PEER_MSG_RESUME:
+            got = peer_format_resume(m->epoch, m->seq, out, cap);
+            break;
+        case PEER_MSG_MARK:
+            got = peer_format_mark(m->epoch, m->seq, out, cap);
+            break;
         default:
             FUZZ_CHECK(0);
         }
@@ -138,6 +148,7 @@ static void check_same(const struct peer_msg *a, const struct peer_msg *b)
     FUZZ_CHECK(a->version == b->version);
     FUZZ_CHECK(strcmp(a->key_id, b->key_id) == 0);
     FUZZ_CHECK(a->count == b->count);
+    FUZZ_CHECK(a->epoch == b->epoch && a->seq == b->seq);
     FUZZ_CHECK(fuzz_bytes_eq(a->at_line.p, a->at_line.len, b->at_line.p,
                              b->at_line.len));
     if (a->kind == PEER_MSG_AT) {

@@ -354,6 +354,7 @@ static void test_old_journal_without_header_is_ignored(void **state)
     assert_int_equal(f->got.old_found, 1);
     assert_int_equal(f->got.from_old, 0);
     assert_int_equal(f->store.count, 0);
+    assert_false(f->got.files[0].present);  /* no part of the log */
 }
 
 static void test_not_a_journal_is_set_aside(void **state)
