@@ -179,7 +179,8 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
                                  "max_line", "idle_timeout_s",
                                  "max_output_kb", "data_dir", "fsync",
                                  "log_replies",
-                                 "catchup_backlog_mb", NULL};
+                                 "catchup_backlog_mb", "max_records",
+                                 "max_clock_ahead_s", NULL};
     unsigned bit = 0;
 
     for (unsigned i = 0; keys[i]; i++)
@@ -255,6 +256,14 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
         if (!number(ld, name, value, 0, 1048576, &v))
             return 0;
         c->catchup_backlog_mb = v;
+    } else if (strcmp(name, "max_records") == 0) {
+        if (!number(ld, name, value, 0, 1000000000, &v))
+            return 0;
+        c->max_records = v;
+    } else if (strcmp(name, "max_clock_ahead_s") == 0) {
+        if (!number(ld, name, value, 0, 315360000, &v))
+            return 0;
+        c->max_clock_ahead_s = v;
     }
     return 1;
 }
@@ -592,6 +601,8 @@ static void defaults(struct herd_config *c)
     c->max_line = 4096;
     c->idle_timeout_s = 60;
     c->max_output_kb = 1024;
+    c->max_records = 0;
+    c->max_clock_ahead_s = 86400;
     c->fsync = FSYNC_EVERYSEC;
     c->log_replies = LOG_REPLIES_SUMMARY;
     c->provider = PLACES_LOCAL;

@@ -58,6 +58,10 @@ struct herd_config {
     int max_line;               /* longest request line, bytes */
     int idle_timeout_s;         /* a half-sent line may idle this long */
     int max_output_kb;          /* unread output per connection */
+    long max_records;           /* new client ids from clients stop here
+                                   (0: no cap) */
+    long max_clock_ahead_s;     /* an IAMAT's time may lead the node's
+                                   clock by this much (0: no limit) */
     char *data_dir;             /* journal and snapshot of each node */
     enum fsync_mode fsync;
     enum log_replies log_replies;

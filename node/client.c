@@ -326,42 +326,92 @@ static void on_places(void *ctx, const struct places_json *j)
 
 static void invalid(struct client *cl, const char *line, size_t len)
 {
-    char *out = malloc(len + 3);
+    /* On the stack when it fits: short of memory, a refusal must still
+     * be possible (the IAMAT that could not be stored gets one). */
+    char stack[4096 + 3], *out = stack;
 
-    if (!out) {
-        conn_close(cl->conn, "out of memory");
-        return;
+    if (len + 3 > sizeof stack) {
+        out = malloc(len + 3);
+        if (!out) {
+            conn_close(cl->conn, "out of memory");
+            return;
+        }
     }
     memcpy(out, "? ", 2);
     memcpy(out + 2, line, len);
     out[len + 2] = '\n';
     reply(cl, out, len + 3);
-    free(out);
+    if (out != stack)
+        free(out);
 }
 
-static void do_iamat(struct client *cl, struct proto_iamat *req)
+/* Later than now by more than limit seconds? */
+static int too_far_ahead(struct htime t, struct htime now, long limit)
+{
+    struct htime edge = {now.sec + limit, now.nsec};
+
+    return htime_cmp(t, edge) > 0;
+}
+
+/* An IAMAT the node will not take gets "? " and the line, and the log
+ * says why (the request and the reply are logged as always). */
+static void refuse_iamat(struct client *cl, const char *line, size_t len,
+                         const char *why)
+{
+    log_msg(LOG_WARN, "client %lu: IAMAT not stored: %s", cl->conn->id, why);
+    invalid(cl, line, len);
+}
+
+static void do_iamat(struct client *cl, struct proto_iamat *req,
+                     const char *req_line, size_t req_len)
 {
     struct node *n = cl->node;
     char stack[1024], *line = stack;
     struct htime now = htime_now();
-    size_t need = proto_format_at(n->name, req, now, stack, sizeof stack);
+    size_t need;
     struct proto_at at;
+    enum store_result res;
 
+    /* A client time far in the future would win over every later real
+     * update of that client, on every node, for ever. */
+    if (n->cfg.max_clock_ahead_s > 0 &&
+        too_far_ahead(req->client_time, now, n->cfg.max_clock_ahead_s)) {
+        refuse_iamat(cl, req_line, req_len, "its time is more than "
+                     "max_clock_ahead_s ahead of this node's clock");
+        return;
+    }
+    /* At the cap, only client ids already held may update; records from
+     * the neighbours are always applied (herd.c), so the herd converges. */
+    if (n->cfg.max_records > 0 &&
+        n->store.count >= (size_t)n->cfg.max_records &&
+        !store_find(&n->store, req->id.p, req->id.len)) {
+        refuse_iamat(cl, req_line, req_len, "a new client id, and "
+                     "max_records are held");
+        return;
+    }
+    need = proto_format_at(n->name, req, now, stack, sizeof stack);
     if (need + 2 > sizeof stack) {
         line = malloc(need + 2);
         if (!line) {
-            conn_close(cl->conn, "out of memory");
+            refuse_iamat(cl, req_line, req_len, "out of memory");
             return;
         }
         proto_format_at(n->name, req, now, line, need + 2);
     }
     proto_at_of_iamat(line, need, strlen(n->name), req, &at);
-    node_apply_update(n, line, need, &at, NULL);
-    line[need] = '\n';
-    if (journal_unsynced(n->journal))
-        reply_held(cl, line, need + 1);
-    else
-        reply(cl, line, need + 1);
+    res = node_apply_update(n, line, need, &at, NULL);
+    if (res == STORE_NOMEM || res == STORE_TOOLONG) {
+        /* Never an AT for what was not stored (or, with fsync = always,
+         * not journalled). */
+        refuse_iamat(cl, req_line, req_len, res == STORE_NOMEM ?
+                     "out of memory" : "longer than any record held");
+    } else {
+        line[need] = '\n';
+        if (journal_unsynced(n->journal))
+            reply_held(cl, line, need + 1);
+        else
+            reply(cl, line, need + 1);
+    }
     if (line != stack)
         free(line);
 }
@@ -436,7 +486,7 @@ static void on_line(struct conn *c, const char *line, size_t len)
     }
     switch (proto_parse_request(line, len, &req)) {
     case PROTO_IAMAT:
-        do_iamat(cl, &req.u.iamat);
+        do_iamat(cl, &req.u.iamat, line, len);
         metrics_request(METRICS_IAMAT, t0);
         break;
     case PROTO_WHATSAT:

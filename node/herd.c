@@ -30,9 +30,13 @@ enum store_result node_apply_update(struct node *n, const char *at_line,
     if (res == STORE_APPLIED) {
         n->applied++;
         /* Journaled before it is flooded or acknowledged. */
-        if (n->journal)
-            journal_append(n->journal, at_line, len);
+        int missed = n->journal && journal_append(n->journal, at_line, len) < 0;
         link_flood(n, at_line, len, from);
+        /* With fsync = always an acknowledgment promises the disk: an
+         * update the journal could not take is held and flooded, but a
+         * client must not be told it is safe. */
+        if (missed && n->cfg.fsync == FSYNC_ALWAYS)
+            return STORE_NOMEM;
     }
     return res;
 }

@@ -464,17 +464,17 @@ static void append_control(struct journal *j)
     }
 }
 
-void journal_append(struct journal *j, const char *line, size_t len)
+int journal_append(struct journal *j, const char *line, size_t len)
 {
     uint64_t off;
 
     if (len == 0 || len > JC_MAX_PAYLOAD)
-        return;
+        return -1;
     if (j->log_due)
         append_control(j);
     if (append_frame(j, line, len) < 0) {
         log_hole(j);
-        return;
+        return -1;
     }
     /* Where the frame will lie (append_frame() may have written or
      * dropped what was buffered before it). */
@@ -483,6 +483,7 @@ void journal_append(struct journal *j, const char *line, size_t len)
     j->log.next_seq++;
     if (j->mode == FSYNC_ALWAYS)
         j->unsynced = 1;
+    return 0;
 }
 
 int journal_unsynced(const struct journal *j)

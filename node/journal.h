@@ -34,8 +34,10 @@ struct journal *journal_open(struct ev_loop *loop, const char *dir,
                              enum fsync_mode mode, uint64_t backlog_bytes,
                              struct store *s, char *err, size_t errlen);
 
-/* Record an applied update (the stored AT line, no "\n"). */
-void journal_append(struct journal *j, const char *line, size_t len);
+/* Record an applied update (the stored AT line, no "\n").  0, or -1
+ * when it missed the journal (out of memory; logged, and a snapshot will
+ * cover it): with fsync = always it must then not be acknowledged. */
+int journal_append(struct journal *j, const char *line, size_t len);
 
 /* Write what was appended since the last call; with fsync = always, also
  * fsync it.  Called once per loop iteration, before the loop sleeps. */

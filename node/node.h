@@ -64,7 +64,8 @@ struct node {
 
 /* Apply an update (from a client or a peer, already parsed into at) to
  * the store; when it is new (STORE_APPLIED), journal it and flood it to
- * every link but from (NULL for a client). */
+ * every link but from (NULL for a client).  STORE_NOMEM also when, with
+ * fsync = always, the journal could not take it: never acknowledge it. */
 enum store_result node_apply_update(struct node *n, const char *at_line,
                                     size_t len, const struct proto_at *at,
                                     struct link *from);

@@ -280,3 +280,203 @@ def test_herd_converges_with_overlong_records_in_journal(procs, tmp_path):
         assert "link down" not in log and "too long" not in log, log[-2000:]
     for name in ("Hill", "Jaquez"):
         sanitizer_clean(h, name)
+
+
+# --- 6. acknowledged means stored ------------------------------------------
+
+RELEASE_NODE = os.path.join(os.environ.get("HERD_RELEASE_BIN") or
+                            os.path.join(os.path.dirname(os.path.dirname(
+                                os.path.dirname(os.path.abspath(__file__)))),
+                                "bin"), "herd-node")
+
+
+def held_ids(h, ids, batch=64):
+    """The subset of ids the node holds, asked with WHATSATs (places fail
+    fast here: the first line is the stored AT line or "? ")."""
+    c = h.client("Hill")
+    held = set()
+    for i in range(0, len(ids), batch):
+        part = ids[i:i + batch]
+        c.send("".join("WHATSAT %s 1 1\n" % x for x in part))
+        for x in part:
+            first = c.read_line()
+            if not first.startswith(b"? "):
+                c.read_until(b"\n\n")
+                held.add(x)
+    c.close()
+    return held
+
+
+@pytest.mark.skipif(not os.path.exists(RELEASE_NODE), reason="no release build")
+@pytest.mark.parametrize("fsync", ["everysec", "always"])
+def test_under_memory_pressure_every_at_is_held(procs, tmp_path, fsync):
+    """The release node under RLIMIT_AS (ASan cannot run there) takes
+    IAMATs for new ids until memory runs out: each gets "AT" only when the
+    node holds it, "? " otherwise, and the node serves on.  Afterwards
+    (the limit lifted with prlimit) every acknowledged id is held."""
+    import resource
+    h = Herd(procs, tmp_path, topology={"Hill": []}, herd={"fsync": fsync})
+    limit = 48 << 20
+
+    def low_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+
+    p = procs.start([RELEASE_NODE, "-c", h.ini, "Hill"], cwd=h.dir,
+                    preexec_fn=low_memory)
+    h.procs["Hill"] = p
+    from herdlib import port_open
+    wait_for(lambda: port_open(h.ports["Hill"]) or p.poll() is not None,
+             what="the node to listen")
+    assert p.poll() is None
+    pad = "p" * 2000
+    acked, refused, dropped, i = [], 0, 0, 0
+    c = h.client("Hill")
+    while refused + dropped < 100 and i < 30000:
+        part = ["m%d-%s" % (i + k, pad) for k in range(100)]
+        i += 100
+        try:
+            c.send("".join("IAMAT %s +1+1 1621464827.%d\n" % (x, k)
+                           for k, x in enumerate(part)))
+            for x in part:
+                line = c.read_line()
+                if line.startswith(b"AT Hill "):
+                    assert line.split(b" ")[3].decode() == x
+                    acked.append(x)
+                else:
+                    assert line.startswith(b"? IAMAT " + x.encode()), line[:80]
+                    refused += 1
+        except (OSError, EOFError):
+            # Closed when even the "? " could not be queued: no AT either.
+            dropped += 1
+            c.close()
+            c = h.client("Hill")
+    assert p.poll() is None
+    resource.prlimit(p.pid, resource.RLIMIT_AS,
+                     (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    at_line_ok(h.client("Hill").request("IAMAT after +1+1 1"), b"after +1+1 1")
+    missing = set(acked) - held_ids(h, acked)
+    assert not missing, "%d of %d acknowledged ids not held" % (
+        len(missing), len(acked))
+    assert refused + dropped > 0, "memory never ran out (%d acknowledged)" % len(acked)
+    logs = ""
+    for name in os.listdir(os.path.join(h.dir, "logs")):   # rotated too
+        with open(os.path.join(h.dir, "logs", name), errors="replace") as f:
+            logs += f.read()
+    assert "IAMAT not stored: out of memory" in logs
+
+
+# --- 7. max_records ---------------------------------------------------------
+
+def holds(h, name, ident):
+    """The AT line name holds for ident, or None (places fail fast)."""
+    c = h.client(name)
+    try:
+        first = c.whatsat("WHATSAT %s 1 1" % ident).split(b"\n")[0]
+    finally:
+        c.close()
+    return None if first.startswith(b"? ") else first
+
+
+def test_max_records_caps_new_ids_from_clients(procs, tmp_path):
+    h = one_node(procs, tmp_path, herd={"max_records": "3"})
+    c = h.client("Hill")
+    for x in "abc":
+        at_line_ok(c.request("IAMAT %s +1+1 1" % x), b"%s +1+1 1" % x.encode())
+    assert c.request("IAMAT d +1+1 1") == b"? IAMAT d +1+1 1\n"
+    # Ids already held still update, and the connection serves on.
+    at_line_ok(c.request("IAMAT a +2+2 2"), b"a +2+2 2")
+    assert c.request("IAMAT\td  +1+1   3") == b"? IAMAT\td  +1+1   3\n"
+    assert holds(h, "Hill", "d") is None
+    assert holds(h, "Hill", "a").endswith(b" a +2+2 2")
+    assert "IAMAT not stored: a new client id, and max_records are held" in h.log("Hill")
+    sanitizer_clean(h)
+
+
+def start_with_own_ini(h, procs, tmp_path, name, herd=None):
+    """Start node name of h with a herd.ini of its own (same ports, logs,
+    run_dir and secret), differing in its [herd] settings."""
+    from herdlib import binary, write_ini
+    ini, _ = write_ini(tmp_path, h.topology, ports=h.ports, herd=herd,
+                       name=name + ".ini")
+    p = procs.start([binary("herd-node"), "-c", ini, name], cwd=h.dir)
+    h.procs[name] = p
+    return p
+
+
+def test_records_from_neighbours_pass_the_cap(procs, tmp_path):
+    """Jaquez (no cap) takes three ids; Hill (max_records = 2) holds all
+    three from the flood, so the herd converges; then Hill refuses a new
+    id from its own client but updates one it holds."""
+    h = Herd(procs, tmp_path, topology={"Hill": ["Jaquez"], "Jaquez": []},
+             herd={"max_records": "2"})
+    h.start("Hill")
+    start_with_own_ini(h, procs, tmp_path, "Jaquez")
+    h.wait_links()
+    j = h.client("Jaquez")
+    for x in "xyz":
+        at_line_ok(j.request("IAMAT %s +1+1 1" % x), b"%s +1+1 1" % x.encode(),
+                   b"Jaquez")
+    wait_for(lambda: all(holds(h, "Hill", x) for x in "xyz"),
+             what="Hill to hold the three flooded records")
+    c = h.client("Hill")
+    assert c.request("IAMAT v +1+1 1") == b"? IAMAT v +1+1 1\n"
+    at_line_ok(c.request("IAMAT x +3+3 3"), b"x +3+3 3")
+    wait_for(lambda: (holds(h, "Jaquez", "x") or b"").endswith(b" x +3+3 3"),
+             what="the update of a held id at Jaquez")
+    assert holds(h, "Jaquez", "v") is None
+    for name in ("Hill", "Jaquez"):
+        sanitizer_clean(h, name)
+
+
+# --- 8. max_clock_ahead_s ---------------------------------------------------
+
+def test_far_future_time_refused_and_cannot_pin(procs, tmp_path):
+    h = one_node(procs, tmp_path)
+    c = h.client("Hill")
+    far = "IAMAT kiwi +1+1 999999999999999999.999999999"
+    assert c.request(far) == b"? " + far.encode() + b"\n"
+    now = int(time.time())
+    at_line_ok(c.request("IAMAT kiwi +2+2 %d" % now), b"kiwi +2+2 %d" % now)
+    assert holds(h, "Hill", "kiwi").endswith(b" kiwi +2+2 %d" % now)
+    # A day and a bit ahead: refused; a few minutes ahead: a negative
+    # difference, as in SPEC.md.
+    ahead = "IAMAT kiwi +3+3 %d" % (now + 86400 + 120)
+    assert c.request(ahead) == b"? " + ahead.encode() + b"\n"
+    line = c.request("IAMAT kiwi +4+4 %d.5" % (now + 300))
+    at_line_ok(line, b"kiwi +4+4 %d.5" % (now + 300))
+    assert line.split(b" ")[2].startswith(b"-"), line
+    assert "its time is more than max_clock_ahead_s ahead" in h.log("Hill")
+    sanitizer_clean(h)
+
+
+def test_clock_ahead_limit_is_configurable(procs, tmp_path):
+    h = one_node(procs, tmp_path, herd={"max_clock_ahead_s": "100"})
+    c = h.client("Hill")
+    now = int(time.time())
+    at_line_ok(c.request("IAMAT a +1+1 %d" % (now + 50)), b"a +1+1 %d" % (now + 50))
+    assert c.request("IAMAT a +1+1 %d" % (now + 200)) == \
+        b"? IAMAT a +1+1 %d\n" % (now + 200)
+    h.stop("Hill")
+    os.makedirs(str(tmp_path / "nolimit"))
+    h2 = Herd(procs, tmp_path / "nolimit", topology={"Hill": []},
+              herd={"max_clock_ahead_s": "0"})
+    h2.start_all()
+    far = "IAMAT b +1+1 999999999999999999.999999999"
+    at_line_ok(h2.client("Hill").request(far), far[len("IAMAT "):].encode())
+
+
+def test_far_future_record_from_a_neighbour_is_applied(procs, tmp_path):
+    """Hill's herd.ini allows any time; Jaquez's keeps the default.  A
+    record Hill took reaches Jaquez: a neighbour's record was checked at
+    its origin, and every node must keep the same one."""
+    h = Herd(procs, tmp_path, topology={"Hill": ["Jaquez"], "Jaquez": []},
+             herd={"max_clock_ahead_s": "0"})
+    h.start("Hill")
+    start_with_own_ini(h, procs, tmp_path, "Jaquez")
+    h.wait_links()
+    far = "IAMAT kiwi +1+1 999999999999999999.999999999"
+    at_line_ok(h.client("Hill").request(far), far[len("IAMAT "):].encode())
+    wait_for(lambda: holds(h, "Jaquez", "kiwi"), what="the far record at Jaquez")
+    assert h.client("Jaquez").request(far) == b"? " + far.encode() + b"\n"
+    for name in ("Hill", "Jaquez"):
+        sanitizer_clean(h, name)

@@ -248,6 +248,26 @@ static void test_bad_numbers(void **state)
     refused(state, "[herd]\nmax_output_kb = 18446744073709551617\n" ONE_NODE, 2,
             "max_output_kb must be a whole number from 64 to 1048576, not "
             "'18446744073709551617'");
+    refused(state, "[herd]\nmax_records = -1\n" ONE_NODE, 2,
+            "max_records must be a whole number from 0 to 1000000000, not "
+            "'-1'");
+    refused(state, "[herd]\nmax_records = 1000000001\n" ONE_NODE, 2,
+            "max_records must be a whole number from 0 to 1000000000, not "
+            "'1000000001'");
+    refused(state, "[herd]\nmax_records = 10k\n" ONE_NODE, 2,
+            "max_records must be a whole number from 0 to 1000000000, not "
+            "'10k'");
+    refused(state, "[herd]\nlog_dir = x\nmax_records = 1\nmax_records = 2\n"
+            ONE_NODE, 4, "duplicate key 'max_records' in [herd]");
+    refused(state, "[herd]\nmax_clock_ahead_s = 315360001\n" ONE_NODE, 2,
+            "max_clock_ahead_s must be a whole number from 0 to 315360000, "
+            "not '315360001'");
+    refused(state, "[herd]\nmax_clock_ahead_s = 1.5\n" ONE_NODE, 2,
+            "max_clock_ahead_s must be a whole number from 0 to 315360000, "
+            "not '1.5'");
+    refused(state, "[herd]\nmax_clock_ahead_s =\n" ONE_NODE, 2,
+            "max_clock_ahead_s must be a whole number from 0 to 315360000, "
+            "not ''");
 }
 
 static void test_bad_strings(void **state)
@@ -485,6 +505,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_line, 4096);
     assert_int_equal(c.idle_timeout_s, 60);
     assert_int_equal(c.max_output_kb, 1024);
+    assert_int_equal(c.max_records, 0);
+    assert_int_equal(c.max_clock_ahead_s, 86400);
     assert_int_equal(c.provider, PLACES_LOCAL);
     assert_int_equal(c.places_port, 12999);
     assert_int_equal(c.places_timeout_ms, 5000);
@@ -504,7 +526,8 @@ static void test_every_key(void **state)
              "[herd]\nlog_dir = /var/log/herd\nrun_dir = /run/herd\n"
              "log_max_mb = 0\nlog_keep = 1000\nstop_grace_s = 0\n"
              "max_clients = 1000000\nmax_line = 256\nidle_timeout_s = 86400\n"
-             "max_output_kb = 64\n"
+             "max_output_kb = 64\nmax_records = 1000000000\n"
+             "max_clock_ahead_s = 0\n"
              "[places]\nprovider = google-legacy\nport = 65535\n"
              "url = http://127.0.0.1:18999///\nkey_env = MY_KEY\n"
              "timeout_ms = 600000\n"
@@ -518,6 +541,8 @@ static void test_every_key(void **state)
     assert_int_equal(c.max_line, 256);
     assert_int_equal(c.idle_timeout_s, 86400);
     assert_int_equal(c.max_output_kb, 64);
+    assert_int_equal(c.max_records, 1000000000);
+    assert_int_equal(c.max_clock_ahead_s, 0);
     assert_int_equal(c.provider, PLACES_GOOGLE_LEGACY);
     assert_string_equal(config_provider_name(c.provider), "google-legacy");
     assert_int_equal(c.places_port, 65535);
