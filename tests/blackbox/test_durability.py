@@ -232,7 +232,7 @@ def test_torn_tail_mid_record(procs, tmp_path):
         assert got[client_id(a)] == a
     assert got[client_id(acks[-1])] is None
     # Appends go on from the cut, and survive another kill -9.
-    more = send_updates(h, "Hill", [("after-cut", "+1+1", "1800000000.5")])
+    more = send_updates(h, "Hill", [("after-cut", "+1+1", "1750000000.5")])
     kill9(h, ["Hill"])
     h.start("Hill")
     assert_holds(h, "Hill", newest(acks[:-1] + more))
@@ -327,7 +327,7 @@ def test_interrupted_compaction_leftovers(procs, tmp_path):
         data(h, "Hill", ".snapshot.tmp") in h.log("Hill")
     assert not os.path.exists(data(h, "Hill", ".snapshot.tmp"))
     assert_holds(h, "Hill", newest(acks))
-    more = send_updates(h, "Hill", [("after-old", "+1+1", "1900000000.5")])
+    more = send_updates(h, "Hill", [("after-old", "+1+1", "1760000000.5")])
     wait_for(lambda: not os.path.exists(data(h, "Hill", ".journal.old")),
              what="the old journal to go")
     assert os.path.exists(data(h, "Hill", ".snapshot"))
@@ -374,7 +374,7 @@ def test_compaction_and_restart(procs, tmp_path):
     assert not os.path.exists(snap + ".tmp")
     assert not os.path.exists(data(h, "Hill", ".journal.old"))
     # Newer updates after the compaction go to the journal.
-    after = send_updates(h, "Hill", big_updates(1, n=5, t0=1800000000) +
+    after = send_updates(h, "Hill", big_updates(1, n=5, t0=1750000000) +
                          [("small", "+1+1", "1.5")])
     kill9(h, ["Hill"])
     h.start("Hill")
@@ -389,7 +389,7 @@ def test_corrupt_snapshot_set_aside_then_neighbours_fill_in(procs, tmp_path):
              herd={"fsync": "always"})
     h.start_all()
     acks = compacted_node(h, "Hill")
-    after = send_updates(h, "Hill", [("after-snap", "+1+1", "1900000000.5")])
+    after = send_updates(h, "Hill", [("after-snap", "+1+1", "1760000000.5")])
     want = newest(acks + after)
     wait_holds(h, "Jaquez", want)
     kill9(h, ["Hill", "Jaquez"])
@@ -472,7 +472,7 @@ def test_disk_full_keeps_serving_then_recovers(procs, tmp_path):
         wait_for(lambda: "is writable again" in h.log("Hill"), what="recovery")
         wait_for(lambda: re.search(r"journal: compacted 60 records",
                                    h.log("Hill")), what="a snapshot")
-        more = send_updates(h, "Hill", [("after-full", "+1+1", "1900000000.5")])
+        more = send_updates(h, "Hill", [("after-full", "+1+1", "1760000000.5")])
         time.sleep(0.1)
         kill9(h, ["Hill"])
         h.start("Hill")

@@ -36,10 +36,10 @@ def test_whatsat_elsewhere_returns_original_at_line(procs, tmp_path, places):
 def test_older_update_never_overwrites_newer(procs, tmp_path):
     h = Herd(procs, tmp_path)
     h.start_all()
-    newer = iamat(h, "Hill", "lww", "+10+10", "2000000000.000000002")
+    newer = iamat(h, "Hill", "lww", "+10+10", "1750000000.000000002")
     for node in NAMES:
         wait_held(h, node, "lww", newer)
-    older = iamat(h, "Campbell", "lww", "+20+20", "2000000000.000000001")
+    older = iamat(h, "Campbell", "lww", "+20+20", "1750000000.000000001")
     assert older.startswith(b"AT Campbell ")
     # An IAMAT with the newest time but sent afterwards, as a marker that
     # the older one had every chance to spread.
