@@ -138,3 +138,28 @@ def test_stop_of_a_supervisor_that_cannot_answer(make_herd):
         except ProcessLookupError:
             pass
     wait_gone([sup] + pids)
+
+
+def test_stop_without_supervisor_stops_what_it_left(make_herd):
+    """The supervisor killed while its nodes ignore their death signal:
+    stop finds them in supervisor.state and stops them (SIGTERM, then
+    SIGKILL) before it says anything succeeded."""
+    from test_supervisor import STUBBORN_NODE
+    h = make_herd(line_topology(["A", "B"]))
+    stub = os.path.join(h.dir, "stubborn-node")
+    with open(stub, "w") as f:
+        f.write(STUBBORN_NODE)
+    os.chmod(stub, 0o755)
+    h.env["HERD_NODE_BIN"] = stub
+    h.start()
+    pids = list(h.pids().values())
+    sup = h.supervisor_pid()
+    os.kill(sup, signal.SIGKILL)
+    wait_gone([sup])
+    assert all(pid_alive(p) for p in pids)      # left behind
+    p = h.ctl("stop")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert b"stopped 2 processes a killed supervisor left" in p.stdout, \
+        p.stdout
+    assert not any(pid_alive(p) for p in pids)
+    assert b"ignored SIGTERM; SIGKILL" in p.stderr, p.stderr
