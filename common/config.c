@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -170,6 +171,44 @@ static int number(struct loader *ld, const char *name, const char *value,
     return 1;
 }
 
+int config_parse_http(const char *value, char *addr, size_t addr_cap,
+                      int *port)
+{
+    char host[CONFIG_HTTP_ADDR_MAX + 1];
+    unsigned char bin[sizeof(struct in6_addr)];
+    const char *colon, *start = value;
+    size_t len;
+    long p;
+
+    if (strcmp(value, "off") == 0) {
+        if (addr_cap > 0)
+            addr[0] = '\0';
+        *port = 0;
+        return 0;
+    }
+    colon = strrchr(value, ':');
+    if (!colon || parse_long(colon + 1, 1, 65535, &p) < 0)
+        return -1;
+    len = (size_t)(colon - value);
+    if (value[0] == '[') {
+        /* [v6]:PORT */
+        if (len < 2 || value[len - 1] != ']')
+            return -1;
+        start = value + 1;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof host || len >= addr_cap)
+        return -1;
+    memcpy(host, start, len);
+    host[len] = '\0';
+    if (value[0] == '[' ? inet_pton(AF_INET6, host, bin) != 1
+                        : inet_pton(AF_INET, host, bin) != 1)
+        return -1;
+    memcpy(addr, host, len + 1);
+    *port = (int)p;
+    return 0;
+}
+
 static int herd_key(struct loader *ld, const char *name, const char *value)
 {
     struct herd_config *c = ld->cfg;
@@ -180,7 +219,7 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
                                  "max_output_kb", "data_dir", "fsync",
                                  "log_replies",
                                  "catchup_backlog_mb", "max_records",
-                                 "max_clock_ahead_s", NULL};
+                                 "max_clock_ahead_s", "http", NULL};
     unsigned bit = 0;
 
     for (unsigned i = 0; keys[i]; i++)
@@ -198,6 +237,16 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
         return replace_path(ld, &c->run_dir, value);
     if (strcmp(name, "data_dir") == 0)
         return replace_path(ld, &c->data_dir, value);
+    if (strcmp(name, "http") == 0) {
+        if (config_parse_http(value, c->http_addr, sizeof c->http_addr,
+                              &c->http_port) < 0) {
+            fail(ld, ld->line, "http must be off or ADDRESS:PORT (a numeric "
+                 "IPv4 address, or [IPv6]:PORT; port 1 to 65535), not '%s'",
+                 value);
+            return 0;
+        }
+        return 1;
+    }
     if (strcmp(name, "fsync") == 0) {
         if (strcmp(value, "always") == 0)
             c->fsync = FSYNC_ALWAYS;
@@ -583,6 +632,11 @@ static void check_nodes(struct loader *ld)
                      "node '%s' uses port %d on %s, as node '%s' does",
                      n->name, n->port, n->host, c->nodes[j].name);
         }
+        if (c->http_port && n->port == c->http_port &&
+            strcmp(n->host, c->http_addr) == 0)
+            fail(ld, ld->port_line[i],
+                 "node '%s' uses port %d, the HTTP face's port (http)",
+                 n->name, n->port);
         if (c->provider == PLACES_LOCAL && c->places_url == NULL &&
             n->port == c->places_port && strcmp(n->host, "127.0.0.1") == 0)
             fail(ld, ld->port_line[i],
@@ -603,6 +657,8 @@ static void defaults(struct herd_config *c)
     c->max_output_kb = 1024;
     c->max_records = 0;
     c->max_clock_ahead_s = 86400;
+    snprintf(c->http_addr, sizeof c->http_addr, "127.0.0.1");
+    c->http_port = CONFIG_HTTP_DEFAULT_PORT;
     c->fsync = FSYNC_EVERYSEC;
     c->log_replies = LOG_REPLIES_SUMMARY;
     c->provider = PLACES_LOCAL;

@@ -28,6 +28,8 @@ enum log_replies {
  * The one rule and bound for names, in herd.ini and on the wire. */
 #define CONFIG_NAME_MAX 64
 #define CONFIG_HOST_MAX 255
+#define CONFIG_HTTP_ADDR_MAX 45     /* INET6_ADDRSTRLEN - 1 */
+#define CONFIG_HTTP_DEFAULT_PORT 12900
 
 /* The largest max_line herd.ini accepts (see PEER_RECORD_MAX). */
 #define CONFIG_MAX_LINE_MAX 1048576
@@ -66,6 +68,11 @@ struct herd_config {
     enum fsync_mode fsync;
     enum log_replies log_replies;
     long catchup_backlog_mb;    /* journal history kept past compaction */
+    /* http = ADDRESS:PORT: the supervisor's metrics, status API and live
+     * page; http_port 0 when "off".  http_addr is a numeric IPv4 or IPv6
+     * address (given as [v6]:PORT), without brackets. */
+    char http_addr[CONFIG_HTTP_ADDR_MAX + 1];
+    int http_port;
 
     /* [places] */
     enum places_provider provider;
@@ -98,6 +105,11 @@ const char *config_provider_name(enum places_provider p);
 /* Base URL the node talks to for places: url if set, else the provider's
  * default (for local: http://127.0.0.1:PORT).  Caller frees. */
 char *config_places_base(const struct herd_config *c);
+
+/* Parse an http value: "off" (port 0) or ADDRESS:PORT with a numeric
+ * IPv4 address or a bracketed IPv6 one.  0, or -1 when malformed. */
+int config_parse_http(const char *value, char *addr, size_t addr_cap,
+                      int *port);
 
 /* "always", "everysec" or "no". */
 const char *config_fsync_name(enum fsync_mode m);

@@ -52,8 +52,13 @@ def write_ini(directory, topology, ports=None, herd=None, places=None,
     for node in topology:
         ports.setdefault(node, free_port())
     lines = ["[herd]", "log_dir = logs", "run_dir = run"]
-    for k, v in (herd or {}).items():
-        lines.append("%s = %s" % (k, v))
+    # The HTTP face is off unless a test asks for it: its default port
+    # (12900) belongs to the herd a person may be running.
+    hk = {"http": "off"}
+    hk.update(herd or {})
+    for k, v in hk.items():
+        if v is not None:
+            lines.append("%s = %s" % (k, v))
     lines.append("")
     lines.append("[places]")
     pl = {"provider": "google-legacy",

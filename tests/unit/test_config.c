@@ -511,9 +511,59 @@ static void test_defaults(void **state)
     assert_int_equal(c.places_port, 12999);
     assert_int_equal(c.places_timeout_ms, 5000);
     assert_string_equal(c.places_key_env, "GOOGLE_PLACES_API_KEY");
+    assert_string_equal(c.http_addr, "127.0.0.1");
+    assert_int_equal(c.http_port, 12900);
     assert_int_equal(c.nodes[0].n_neighbors, 0);
     assert_null(c.nodes[0].neighbors);
     free(real);
+    config_free(&c);
+}
+
+/* [herd] http: off, or a numeric address and a port; nothing else. */
+static void test_http_key(void **state)
+{
+    static const struct { const char *value, *addr; int port; } good[] = {
+        {"off", "", 0},
+        {"127.0.0.1:12900", "127.0.0.1", 12900},
+        {"0.0.0.0:80", "0.0.0.0", 80},
+        {"10.1.2.3:65535", "10.1.2.3", 65535},
+        {"[::1]:9100", "::1", 9100},
+        {"[fe80::1:2]:1", "fe80::1:2", 1},
+    };
+    static const char *bad[] = {
+        "", "on", "OFF", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
+        "127.0.0.1:65536", "127.0.0.1:80x", "127.0.0.1:-1", "localhost:80",
+        "1.2.3:80", "::1:80", "[::1]", "[::1]80", "[127.0.0.1]:80",
+        ":80", "[]:80", "127.0.0.1 :80", "256.0.0.1:80",
+    };
+    char text[512], msg[512];
+    struct herd_config c;
+
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(text, sizeof text, "[herd]\nhttp = %s\n" ONE_NODE,
+                 good[i].value);
+        accepted(state, text, &c);
+        assert_string_equal(c.http_addr, good[i].addr);
+        assert_int_equal(c.http_port, good[i].port);
+        config_free(&c);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "[herd]\nhttp = %s\n" ONE_NODE, bad[i]);
+        snprintf(msg, sizeof msg, "http must be off or ADDRESS:PORT (a "
+                 "numeric IPv4 address, or [IPv6]:PORT; port 1 to 65535), "
+                 "not '%s'", bad[i]);
+        refused(state, text, 2, msg);
+    }
+    refused(state, "[herd]\nhttp = off\nhttp = off\n" ONE_NODE, 3,
+            "duplicate key 'http' in [herd]");
+    /* A node on the HTTP face's address and port. */
+    refused(state, "[node A]\nport = 12900\n", 2,
+            "node 'A' uses port 12900, the HTTP face's port (http)");
+    refused(state, "[herd]\nhttp = 127.0.0.1:13000\n" ONE_NODE, 4,
+            "node 'A' uses port 13000, the HTTP face's port (http)");
+    accepted(state, "[herd]\nhttp = off\n[node A]\nport = 12900\n", &c);
+    config_free(&c);
+    accepted(state, "[herd]\nhttp = 127.0.0.2:13000\n" ONE_NODE, &c);
     config_free(&c);
 }
 
@@ -778,6 +828,7 @@ int main(void)
         T(test_cannot_open),
         T(test_default_herd),
         T(test_defaults),
+        T(test_http_key),
         T(test_every_key),
         T(test_relative_paths),
         T(test_links_one_side),

@@ -159,7 +159,9 @@ def write_ini(d, topology, herd=(), places=None):
         places = ["provider = google-legacy",
                   "url = http://127.0.0.1:%d" % free_port(),
                   "key_env = HERD_BENCH_NO_KEY", "timeout_ms = 2000"]
-    lines = ["[herd]", "log_dir = logs", "run_dir = run"] + list(herd) + \
+    # http = off: the default port 12900 belongs to a herd a person runs.
+    lines = ["[herd]", "log_dir = logs", "run_dir = run", "http = off"] + \
+        list(herd) + \
         ["", "[places]"] + list(places)
     for name, nbrs in topology.items():
         lines += ["", "[node %s]" % name, "port = %d" % ports[name]]
