@@ -27,7 +27,7 @@ LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
 
 LIBS_COMMON := -linih -lcrypto -lz
 LIBS_NODE := -lev -lcares -lcurl -lcjson -lssl $(LIBS_COMMON)
-LIBS_SUPERVISOR := -lev -lcjson $(LIBS_COMMON)
+LIBS_SUPERVISOR := -lev -lcjson -lmicrohttpd $(LIBS_COMMON)
 LIBS_HERDCTL := -lcjson $(LIBS_COMMON)
 LIBS_PLACES := -lmicrohttpd -lcjson -lm $(LIBS_COMMON)
 LIBS_BENCH := -lev -lm -lcjson $(LIBS_COMMON)
@@ -36,7 +36,9 @@ objs = $(patsubst %.c,$(OUT)/%.o,$(wildcard $(1)/*.c))
 
 COMMON_OBJS := $(call objs,common)
 NODE_OBJS := $(call objs,node)
-SUPERVISOR_OBJS := $(call objs,supervisor)
+# The live page (supervisor/page.html) goes into the binary as data: an
+# assembler .incbin, so the page is one file to edit and nothing to fetch.
+SUPERVISOR_OBJS := $(call objs,supervisor) $(OUT)/supervisor/page_blob.o
 # lib/: general helpers with nothing of the herd in them (this machine's
 # addresses, Unix sockets, /proc); every program links it, beside common/.
 LIB_OBJS := $(call objs,lib)
@@ -84,6 +86,10 @@ deps-bench:
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/supervisor/page_blob.o: supervisor/page_blob.S supervisor/page.html
+	@mkdir -p $(dir $@)
+	$(CC) -I. -c $< -o $@
 
 $(BIN)/herd-node: $(NODE_OBJS) $(COMMON_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)

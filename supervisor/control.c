@@ -463,3 +463,8 @@ void control_close(struct sup *s)
     s->ctl_fd = -1;
     unlink(s->sock_path);
 }
+
+cJSON *control_status(struct sup *s)
+{
+    return status_json(s);
+}

@@ -21,4 +21,8 @@ int control_open(struct sup *s, char *err, size_t errlen);
 int control_reopen(struct sup *s, char *err, size_t errlen);
 void control_close(struct sup *s);
 
+/* The "status" reply (`herdctl status --json`), for the HTTP face too.
+ * Caller frees. */
+struct cJSON *control_status(struct sup *s);
+
 #endif

@@ -26,6 +26,7 @@
 #include "control.h"
 #include "common/hosts.h"
 #include "lib/procs.h"
+#include "http.h"
 #include "sup.h"
 
 #include "common/container.h"
@@ -302,6 +303,8 @@ int main(int argc, char **argv)
 
     if (control_open(s, err, sizeof err) < 0)
         die(s, 111, "%s", err);
+    if (http_open(s, err, sizeof err) < 0)
+        die(s, 111, "%s", err);
     char pidtext[32];
     snprintf(pidtext, sizeof pidtext, "%d\n", (int)s->pid);
     if (fs_write_atomic(s->pid_path, pidtext, strlen(pidtext), 0600) < 0)
@@ -334,6 +337,7 @@ int main(int argc, char **argv)
     ev_run(s->loop, 0);
 
     log_msg(LOG_INFO, "every child has stopped; exiting");
+    http_close(s);
     control_close(s);
     unlink(s->pid_path);
     unlink(s->state_path);

@@ -11,6 +11,7 @@
 #include "child.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "http.h"
 #include "sup.h"
 
 static int cmp_str(const void *a, const void *b)
@@ -391,6 +392,7 @@ cJSON *sup_reload(struct sup *s, int dry)
                 plan.v[i].name, op_action(plan.v[i].op), plan.v[i].detail);
     old = s->cfg;
     s->cfg = next;
+    http_reconfigure(s);
     fs_mkdir_p(s->cfg.log_dir, 0755);
     if (strcmp(old.log_dir, s->cfg.log_dir) != 0 ||
         old.log_max_mb != s->cfg.log_max_mb || old.log_keep != s->cfg.log_keep) {

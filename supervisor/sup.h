@@ -12,6 +12,7 @@
 #include "child.h"
 #include "common/config.h"
 
+struct http;
 
 struct sup {
     struct ev_loop *loop;
@@ -30,6 +31,7 @@ struct sup {
     ino_t sock_ino;             /* it removed or replaced */
     int notify_fd;              /* herdctl waits on it; -1 once told */
     struct child *children;
+    struct http *http;          /* the HTTP face (http.h), NULL when off */
     ev_io ctl_w;
     ev_child child_w;
     ev_signal term_w, int_w, hup_w;
