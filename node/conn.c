@@ -24,6 +24,7 @@
 #define WIRE_LOW (256u << 10)
 #define WIRE_CHUNK (64u << 10)
 #define WIRE_MAX (WIRE_LOW + 2 * WIRE_CHUNK)
+#define TLS_RECORD 16384        /* the most plain text one record holds */
 
 static struct ev_loop *conn_loop;
 static struct conn *live_list;
@@ -381,27 +382,33 @@ static int tls_step(struct conn *c)
  * lines. */
 static void tls_pump(struct conn *c)
 {
-    int full = 0;
+    int full = 0, have_line;
 
     if (tls_step(c) <= 0)
         return;
+    have_line = memchr(buf_head(&c->in), '\n', buf_len(&c->in)) != NULL;
     for (;;) {
         size_t want = c->in.max - buf_len(&c->in), room;
         char *dst;
         ssize_t n;
 
-        if (want == 0) {
+        /* Decrypt about what a plain connection reads per wake-up: once
+         * a chunk's worth with a whole line is waiting, handle it first
+         * (filling in to its cap would move it at every record). */
+        if (want == 0 || (have_line && buf_len(&c->in) >= READ_CHUNK)) {
             full = 1;
             break;
         }
-        if (want > READ_CHUNK)
-            want = READ_CHUNK;
+        /* Room for one record's plain text at a time: asking for more
+         * would move the unread lines to the front at every record. */
+        if (want > TLS_RECORD)
+            want = TLS_RECORD;
         dst = buf_space(&c->in, want, &room);
         if (!dst) {
             conn_close(c, "out of memory");
             return;
         }
-        n = tls_read(c->tls, dst, room < want ? room : want);
+        n = tls_read(c->tls, dst, room);
         if (n < 0) {
             conn_close(c, tls_why(c->tls));
             return;
@@ -411,6 +418,7 @@ static void tls_pump(struct conn *c)
         /* The half-line clock, as for plain connections (on_readable). */
         int had_partial = buf_len(&c->in) > 0;
         int ends_line = memchr(dst, '\n', (size_t)n) != NULL;
+        have_line |= ends_line;
         buf_commit(&c->in, (size_t)n);
         if (!had_partial || ends_line)
             c->line_since = ev_now(conn_loop);
@@ -423,9 +431,9 @@ static void tls_pump(struct conn *c)
     if (buf_len(&c->wire) > 0)
         queue_write(c);
     process_lines(c);
-    /* Plain text left in the engine because in was full: come back for
-     * it once the lines are handled. */
-    if (full && !c->closed && !c->paused)
+    /* Plain text left in the engine because in was full enough: come
+     * back for it once the lines are handled. */
+    if (full && !c->closed && !c->paused && tls_buffered(c->tls) > 0)
         ev_idle_start(conn_loop, &c->more_lines);
 }
 
