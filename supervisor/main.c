@@ -27,6 +27,7 @@
 #include "common/hosts.h"
 #include "lib/procs.h"
 #include "http.h"
+#include "watch.h"
 #include "sup.h"
 
 #include "common/container.h"
@@ -164,12 +165,15 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: herd-supervisor -c herd.ini [--host ADDR] [--notify-fd N]\n"
+            "       herd-supervisor -c herd.ini [--host ADDR] --http-only\n"
             "Runs the nodes of herd.ini that belong on this machine in the "
             "foreground:\nwith --host, those whose host is ADDR; without, "
             "those whose host is one of\nthis machine's addresses (every "
             "node when none sets host=).  The places\nemulator runs here "
             "when the provider is local and any node does.  herdctl\nis "
-            "the usual way to start it.\n"
+            "the usual way to start it.  --http-only starts none: it serves "
+            "the HTTP face\n([herd] http) for nodes something else runs "
+            "(systemd), seen through their\nstatus files.\n"
             "exit codes: 0 stopped cleanly, 100 usage or herd.ini error, "
             "111 system failure\n");
     exit(100);
@@ -181,6 +185,7 @@ int main(int argc, char **argv)
     const char *config = NULL;
     char err[2048], self[PATH_MAX], real[PATH_MAX];
     ssize_t n;
+    int http_only = 0;
 
     s->notify_fd = -1;
     s->ctl_fd = -1;
@@ -192,6 +197,8 @@ int main(int argc, char **argv)
             s->only_host = argv[++i];
         else if (strcmp(argv[i], "--notify-fd") == 0 && i + 1 < argc)
             s->notify_fd = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--http-only") == 0)
+            http_only = 1;
         else
             usage();
     }
@@ -228,6 +235,23 @@ int main(int argc, char **argv)
     }
     s->pid = getpid();
     s->started = (double)time(NULL);
+    if (http_only) {
+        /* The face alone, for a herd systemd runs (supervisor/watch.h):
+         * no lock, socket or pid file, which belong to a supervisor. */
+        fs_mkdir_p(s->cfg.log_dir, 0755);
+        char *hl = config_log_path(&s->cfg, "http");
+        if (!hl || log_open(hl, "http", (size_t)s->cfg.log_max_mb * 1024 * 1024,
+                            s->cfg.log_keep, 0) < 0)
+            die(s, 111, "cannot open %s: %s", hl ? hl : "the log",
+                strerror(errno));
+        free(hl);
+        int code = watch_run(s, here, sup_wants_places(&s->cfg, n_here));
+        free(here);
+        log_close();
+        config_free(&s->cfg);
+        free(s->config_path);
+        return code;
+    }
 
     n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)

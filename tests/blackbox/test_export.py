@@ -197,3 +197,26 @@ def test_host_selection_errors_and_all_nodes_without_hosts(tmp_path):
     assert target["Wants"][0].split() == [
         "herd-places.service", "herd-node@A.service", "herd-node@B.service",
         "herd-node@node-3.x.service", "herd-node@C.service"]
+
+
+def test_http_face_unit_runs_the_supervisor_http_only(tmp_path):
+    ini = make(tmp_path, herd={"http": "127.0.0.1:19999"})
+    units = tmp_path / "units"
+    p = export(tmp_path, "--host", "198.18.0.1", "--dir", str(units))
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(units)) == ["herd-http.service",
+                                         "herd-node@.service",
+                                         "herd-places.service", "herd.target"]
+    http = keys(read(units, "herd-http.service"))
+    assert http["ExecStart"] == ["%s -c %s --host 198.18.0.1 --http-only" % (
+        os.path.realpath(binary("herd-supervisor")), os.path.realpath(ini))]
+    assert http["Restart"] == ["on-failure"]
+    assert http["PartOf"] == ["herd.target"]
+    assert http["WantedBy"] == ["herd.target"]
+    target = keys(read(units, "herd.target"))
+    assert target["Wants"][0].split() == [
+        "herd-places.service", "herd-http.service", "herd-node@A.service",
+        "herd-node@node-3.x.service"]
+    assert b"herd-http.service" in p.stdout
+    assert verify(units, "herd-http.service", "herd-node@A.service",
+                  "herd.target") == []

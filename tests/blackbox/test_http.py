@@ -420,3 +420,50 @@ def test_live_page_in_chromium(make_herd, tmp_path):
         assert p.returncode == 0 and os.path.getsize(out) > 10000, p.stderr[-2000:]
     shutil.copy(os.path.join(ARTIFACTS, "herd-page.png"),
                 str(tmp_path / "herd-page.png"))
+
+
+# ---- --http-only: the face for a herd systemd runs ----------------------
+
+def test_http_only_watches_nodes_it_does_not_run(procs, tmp_path):
+    from herdlib import Herd, binary
+    port = free_port()
+    topo = {"Hill": ["Jaquez"], "Jaquez": []}
+    h = Herd(procs, tmp_path, topology=topo, herd={"http": "127.0.0.1:%d" % port})
+    h.http = port
+    h.start_all()
+    face = procs.start([binary("herd-supervisor"), "-c", h.ini, "--http-only"],
+                       cwd=str(tmp_path))
+
+    def rows():
+        try:
+            st = json.loads(get(h, "/api/status")[2])
+        except (OSError, ValueError):
+            return None
+        return {n["name"]: n for n in st["nodes"]}
+    r = wait_for(lambda: (lambda x: x if x and all(
+        x[n]["state"] == "running" for n in topo) else None)(rows()),
+        what="both nodes seen running")
+    assert r["Hill"]["pid"] == h.procs["Hill"].pid
+    assert r["Hill"]["restarts"] == 0
+    body = wait_for(lambda: (lambda b: b if b'herd_link_up{node="Hill",peer="Jaquez"} 1'
+                             in b else None)(get(h, "/metrics")[2]),
+                    what="Hill's link in /metrics")
+    p = subprocess.run(["promtool", "check", "metrics"], input=body,
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    # What systemd does after a crash: start it again.  A new pid is a
+    # restart.
+    old = h.procs["Hill"].pid
+    h.stop("Hill", sig=signal.SIGKILL)
+    wait_for(lambda: (rows() or {}).get("Hill", {}).get("state") == "stopped",
+             what="Hill seen gone")
+    h.start("Hill")
+    r = wait_for(lambda: (lambda x: x if x and x["Hill"]["state"] == "running"
+                          and x["Hill"]["pid"] != old else None)(rows()),
+                 what="Hill seen back")
+    assert r["Hill"]["restarts"] == 1
+    # No supervisor's files: the face takes no lock, socket or pid file.
+    for f in ["supervisor.sock", "supervisor.pid", "supervisor.lock"]:
+        assert not os.path.exists(os.path.join(str(tmp_path), "run", f)), f
+    face.send_signal(signal.SIGTERM)
+    assert face.wait(timeout=20) == 0

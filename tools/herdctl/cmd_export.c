@@ -3,7 +3,9 @@
  * Three files, for the nodes whose host is this machine (or --host):
  *   herd-node@.service   a template, one instance per node (%i = name)
  *   herd-places.service  the emulator, when the provider is local
- *   herd.target          Wants= every instance of this host, and places
+ *   herd-http.service    the HTTP face (herd-supervisor --http-only,
+ *                        supervisor/watch.h), unless [herd] http = off
+ *   herd.target          Wants= every instance of this host, places, http
  *
  * The units do what herd-supervisor does: restart on failure with a
  * short delay, give up after 5 failures in 60 s, never retry a usage or
@@ -217,8 +219,9 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
                const char *output, const char *user)
 {
     char node_bin[PATH_MAX], places_bin[PATH_MAX], config[PATH_MAX];
+    char sup_bin[PATH_MAX];
     char dir[PATH_MAX], me[256];
-    struct text node = {0}, places = {0}, target = {0};
+    struct text node = {0}, places = {0}, target = {0}, http = {0};
     int rc = EX_OK, version = systemd_version();
     int *here = calloc(c->cfg.n_nodes + 1, sizeof *here);
     size_t n_here;
@@ -254,6 +257,8 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
         snprintf(config, sizeof config, "%s", c->config_path);
     sibling("HERD_NODE_BIN", "herd-node", node_bin, sizeof node_bin);
     sibling("HERD_PLACES_BIN", "herd-places", places_bin, sizeof places_bin);
+    sibling("HERD_SUPERVISOR_BIN", "herd-supervisor", sup_bin, sizeof sup_bin);
+    int with_http = c->cfg.http_port != 0;
     snprintf(dir, sizeof dir, "%s", dir_arg ? dir_arg : ".");
     fs_mkdir_p(dir, 0755);
     if (strcmp(output, "file") == 0)
@@ -330,6 +335,37 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
         rc = emit(dir, "herd-places.service", &places);
     }
 
+    /* herd-http.service: the supervisor's HTTP face without the
+     * supervisor, reading the status files the nodes write. */
+    if (rc == EX_OK && with_http) {
+        add(&http, "# herd-http.service: the HTTP face of this Herd host "
+                   "(/metrics, /api/status, the page).\n"
+                   "# Written by `herdctl export systemd` from %s.\n",
+            config);
+        add(&http, "[Unit]\n"
+                   "Description=Herd HTTP face (%s%s%s:%d)\n"
+                   "PartOf=herd.target\n"
+                   "Wants=network-online.target\n"
+                   "After=network-online.target\n"
+                   "\n"
+                   "[Service]\n"
+                   "Type=simple\n"
+                   "ExecStart=", strchr(c->cfg.http_addr, ':') ? "[" : "",
+            c->cfg.http_addr, strchr(c->cfg.http_addr, ':') ? "]" : "",
+            c->cfg.http_port);
+        add_path(&http, sup_bin, 1);
+        add(&http, " -c ");
+        add_path(&http, config, 1);
+        if (c->only_host) {
+            add(&http, " --host ");
+            add_path(&http, c->only_host, 1);
+        }
+        add(&http, " --http-only\n");
+        add_service_common(&http, c, version, output, user, "http");
+        add(&http, "\n[Install]\nWantedBy=herd.target\n");
+        rc = emit(dir, "herd-http.service", &http);
+    }
+
     /* herd.target */
     if (rc == EX_OK) {
         add(&target, "# herd.target: every Herd process of %s.\n"
@@ -342,7 +378,9 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
         add(&target, "\nWants=");
         if (with_places)
             add(&target, "herd-places.service");
-        for (size_t i = 0, k = with_places; i < c->cfg.n_nodes; i++)
+        if (with_http)
+            add(&target, "%sherd-http.service", with_places ? " " : "");
+        for (size_t i = 0, k = with_places + with_http; i < c->cfg.n_nodes; i++)
             if (here[i])
                 add(&target, "%sherd-node@%s.service", k++ ? " " : "",
                     c->cfg.nodes[i].name);
@@ -357,6 +395,8 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
         printf("\ninstall: cp %s/herd-node@.service ", dir);
         if (with_places)
             printf("%s/herd-places.service ", dir);
+        if (with_http)
+            printf("%s/herd-http.service ", dir);
         printf("%s/herd.target /etc/systemd/system/\n"
                "         systemctl daemon-reload && systemctl enable --now "
                "herd.target\n", dir);
@@ -366,6 +406,7 @@ int cmd_export(struct ctl *c, const char *what, const char *dir_arg,
     free(node.p);
     free(places.p);
     free(target.p);
+    free(http.p);
     free(here);
     return rc;
 }
