@@ -1961,7 +1961,9 @@ def whatsat_report(m, figs, failures):
 
     def before(key, fmt):
         v = B.get(key)
-        return fmt % v if v is not None else "not measured"
+        if v is None:
+            return "not measured"
+        return "{:,.0f}".format(v) if fmt == "," else fmt % v
 
     L = [W_BEGIN, "",
          "## WHATSAT at the speed of IAMAT (issue 13; written by `make bench`)",
@@ -1983,7 +1985,7 @@ def whatsat_report(m, figs, failures):
         rows.append("| node-side instructions per WHATSAT (callgrind, 10 km, "
                     "bound 5, local emulator, 1,000 known clients) | "
                     "<= 100,000 | %s | %s | %s |" % (
-                        before("whatsat_cg", "%.0f"),
+                        before("whatsat_cg", ","),
                         "{:,.0f}".format(per), yes(per <= 100000)))
     f = figs.get("whatsat")
     if f:
@@ -2043,12 +2045,12 @@ def whatsat_report(m, figs, failures):
                   ", ".join("%.3f" % x for x in f["upstream_1"]),
                   "{:,.0f}".format(med(f["per_1"])),
                   ", ".join("{:,.0f}".format(x) for x in f["per_1"]),
-                  ("  Before, the same: %s." % before("whatsat_cg_1", "%.0f"))
+                  ("  Before, the same: %s." % before("whatsat_cg_1", ","))
                   if B.get("whatsat_cg_1") else ""), "",
               "Places API (New) (`provider = google` with `url` at the "
               "emulator, whose POST /v1/places:searchNearby answers; the "
               "node maps each answer to the legacy shape with cJSON, once "
-              "per WHATSAT), one round: %s instructions per WHATSAT at "
+              "per upstream request), one round: %s instructions per WHATSAT at "
               "C=50 D=16 (upstream requests per WHATSAT %s), %s at C=1 D=1 "
               "(%s)." % (
                   "{:,.0f}".format(med(f["per_new"])),
