@@ -90,6 +90,7 @@ static void note_restart_only(const struct herd_config *a,
     KNOB(max_line, "[herd] max_line")
     KNOB(idle_timeout_s, "[herd] idle_timeout_s")
     KNOB(max_output_kb, "[herd] max_output_kb")
+    KNOB(catchup_backlog_mb, "[herd] catchup_backlog_mb")
     KNOB(provider, "[places] provider")
     KNOB(places_timeout_ms, "[places] timeout_ms")
 #undef KNOB
