@@ -323,6 +323,7 @@ static void start_catchup(struct link *l, uint64_t epoch, uint64_t after)
     const char *why = "no journal";
 
     l->awaiting_resume = 0;
+    journal_reader_close(l->reader);
     l->reader = j ? journal_reader_open(j, epoch, after, &why) : NULL;
     l->sent = 0;
     l->stats.sent_records = l->stats.sent_bytes = 0;
@@ -361,6 +362,11 @@ static void link_up(struct link *l)
      * peer to say where it is in ours. */
     if (!journal_position(l->node->journal, l->peer, &epoch, &seq))
         epoch = seq = 0;
+    /* A connection that replaced one while up (re-keyed, or the peer
+     * came back) starts its catch-up afresh: what the old one had queued
+     * is gone with it. */
+    journal_reader_close(l->reader);
+    l->reader = NULL;
     k = peer_format_resume(epoch, seq, out, sizeof out);
     send_line(l, l->conn, out, k);
     l->awaiting_resume = 1;
