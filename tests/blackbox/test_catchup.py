@@ -190,7 +190,7 @@ def test_flap_and_restart_send_only_what_was_missed(pair):
     # -- a flap: the link cut while both sides write -----------------------
     before = pr.counts()
     pr.cut()
-    want = flap_writes(pr, 1800000000)
+    want = flap_writes(pr, 1750000000)
     pr.proxy.heal()
     ca, cb = pr.settled(before)
     assert ca["mode"] == cb["mode"] == "incremental", (ca, cb)
@@ -204,7 +204,7 @@ def test_flap_and_restart_send_only_what_was_missed(pair):
     # -- the same with a kill -9 and restart of B while cut ----------------
     before = pr.counts()
     pr.cut()
-    want.update(flap_writes(pr, 1800000100))
+    want.update(flap_writes(pr, 1750000100))
     pr.p["B"].send_signal(signal.SIGKILL)
     pr.p["B"].wait(timeout=10)
     pr.start("B")
@@ -254,13 +254,13 @@ def test_backlog_past_compaction(pair, backlog_mb, mode):
     # Over 4 MB of journal (the least that compacts): long client IDs.
     big = ["k%04d-" % k + "x" * 1900 for k in range(2400)]
     for i in range(0, len(big), 400):
-        pr.write("A", updates(big[i:i + 400], 1800000000 + i))
+        pr.write("A", updates(big[i:i + 400], 1750000000 + i))
     wait_for(lambda: "journal: compacted" in pr.log("A"), timeout=60,
              what="A's journal compacted")
     backlog = [f for f in os.listdir(os.path.join(pr.d, "data"))
                if f.startswith("A.backlog.")]
     assert len(backlog) == (0 if backlog_mb == "0" else 1), backlog
-    pr.write("A", updates(["after-compaction"], 1800000900))
+    pr.write("A", updates(["after-compaction"], 1750000900))
     pr.proxy.heal()
     ca, cb = pr.settled(before)
     assert ca["mode"] == mode, ca
@@ -269,5 +269,5 @@ def test_backlog_past_compaction(pair, backlog_mb, mode):
     else:
         assert ca["sent_records"] <= 2401, ca
     assert pr.status("B")["clients"] == 10 + 2401
-    assert pr.held("B", "after-compaction").endswith(" 1800000900.000000000")
+    assert pr.held("B", "after-compaction").endswith(" 1750000900.000000000")
     assert pr.held("B", big[-1]).startswith("AT A ")

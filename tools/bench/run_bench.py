@@ -916,8 +916,8 @@ def fig_catchup(tmp):
         log("catchup: first link-up (full walk) %r" % runs["full"][-1])
         for i in range(RUNS):
             cut()
-            write("A", 1800000000 + 10 * i)
-            write("B", 1800000001 + 10 * i)
+            write("A", 1750000000 + 10 * i)
+            write("B", 1750000001 + 10 * i)
             time.sleep(0.2)
             before = log_offsets()
             counts = {n: sent_count(n) for n in ("A", "B")}
@@ -925,8 +925,8 @@ def fig_catchup(tmp):
             runs["flap"].append(done(before, counts))
             log("catchup: flap %d %r" % (i + 1, runs["flap"][-1]))
         cut()
-        write("A", 1800000500)
-        write("B", 1800000501)
+        write("A", 1750000500)
+        write("B", 1750000501)
         time.sleep(1.2)         # everysec: the writes reach B's disk
         procs["B"].kill()
         procs["B"].wait(timeout=30)
