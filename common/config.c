@@ -209,34 +209,133 @@ int config_parse_http(const char *value, char *addr, size_t addr_cap,
     return 0;
 }
 
-static int herd_key(struct loader *ld, const char *name, const char *value)
+/* One row per key of [herd] and [places]: how its value is read, where it
+ * goes, its bounds and its default.  The parser, the defaults and the
+ * duplicate check all read these tables, so a key is written once. */
+enum key_kind {
+    KEY_PATH,                   /* a path; relative ones against the file */
+    KEY_INT,                    /* a whole number in [min, max] into an int */
+    KEY_LONG,                   /* the same into a long */
+    KEY_CHOICE,                 /* one of the names in choices */
+    KEY_OTHER,                  /* read by its section's own function */
+};
+
+struct choice {
+    const char *name;
+    int value;
+};
+
+struct key_def {
+    const char *name;
+    enum key_kind kind;
+    size_t offset;              /* of its field in struct herd_config */
+    long min, max;              /* KEY_INT, KEY_LONG */
+    long def;                   /* KEY_INT, KEY_LONG, KEY_CHOICE */
+    const char *def_path;       /* KEY_PATH: below the file's dir; NULL: none */
+    const struct choice *choices;   /* KEY_CHOICE, ends with a NULL name */
+};
+
+/* Enums are written through an int. */
+_Static_assert(sizeof(enum fsync_mode) == sizeof(int) &&
+               sizeof(enum log_replies) == sizeof(int) &&
+               sizeof(enum places_provider) == sizeof(int),
+               "enum fields are int-sized");
+
+#define FIELD(f) offsetof(struct herd_config, f)
+#define PATH_KEY(name, f, def) {name, KEY_PATH, FIELD(f), 0, 0, 0, def, NULL}
+#define INT_KEY(name, f, min, max, def) \
+    {name, KEY_INT, FIELD(f), min, max, def, NULL, NULL}
+#define LONG_KEY(name, f, min, max, def) \
+    {name, KEY_LONG, FIELD(f), min, max, def, NULL, NULL}
+#define CHOICE_KEY(name, f, choices, def) \
+    {name, KEY_CHOICE, FIELD(f), 0, 0, def, NULL, choices}
+#define OTHER_KEY(name) {name, KEY_OTHER, 0, 0, 0, 0, NULL, NULL}
+
+static const struct choice FSYNC_CHOICES[] = {
+    {"always", FSYNC_ALWAYS}, {"everysec", FSYNC_EVERYSEC}, {"no", FSYNC_NO},
+    {NULL, 0},
+};
+static const struct choice LOG_REPLIES_CHOICES[] = {
+    {"summary", LOG_REPLIES_SUMMARY}, {"full", LOG_REPLIES_FULL}, {NULL, 0},
+};
+static const struct choice PROVIDER_CHOICES[] = {
+    {"local", PLACES_LOCAL}, {"google", PLACES_GOOGLE},
+    {"google-legacy", PLACES_GOOGLE_LEGACY}, {NULL, 0},
+};
+
+static const struct key_def HERD_KEYS[] = {
+    PATH_KEY("log_dir", log_dir, "logs"),
+    PATH_KEY("run_dir", run_dir, "run"),
+    LONG_KEY("log_max_mb", log_max_mb, 0, 1048576, 64),
+    INT_KEY("log_keep", log_keep, 0, 1000, 5),
+    INT_KEY("stop_grace_s", stop_grace_s, 0, 3600, 10),
+    INT_KEY("max_clients", max_clients, 1, 1000000, 10000),
+    INT_KEY("max_line", max_line, 256, CONFIG_MAX_LINE_MAX, 4096),
+    INT_KEY("idle_timeout_s", idle_timeout_s, 1, 86400, 60),
+    INT_KEY("max_output_kb", max_output_kb, 64, 1048576, 1024),
+    LONG_KEY("catchup_backlog_mb", catchup_backlog_mb, 0, 1048576, 64),
+    LONG_KEY("max_records", max_records, 0, 1000000000, 0),
+    LONG_KEY("max_clock_ahead_s", max_clock_ahead_s, 0, 315360000, 86400),
+    OTHER_KEY("http"),
+    PATH_KEY("data_dir", data_dir, "data"),
+    CHOICE_KEY("fsync", fsync, FSYNC_CHOICES, FSYNC_EVERYSEC),
+    CHOICE_KEY("log_replies", log_replies, LOG_REPLIES_CHOICES,
+               LOG_REPLIES_SUMMARY),
+};
+
+static const struct key_def PLACES_KEYS[] = {
+    CHOICE_KEY("provider", provider, PROVIDER_CHOICES, PLACES_LOCAL),
+    INT_KEY("port", places_port, 1, 65535, 12999),
+    OTHER_KEY("url"),
+    OTHER_KEY("key_env"),
+    LONG_KEY("timeout_ms", places_timeout_ms, 1, 600000, 5000),
+    PATH_KEY("data", places_data, NULL),
+};
+
+#define N_KEYS(t) (sizeof(t) / sizeof(t)[0])
+/* The duplicate check keeps one bit per key. */
+_Static_assert(N_KEYS(HERD_KEYS) <= 32 && N_KEYS(PLACES_KEYS) <= 32,
+               "a section has at most 32 keys");
+
+static void *field(struct herd_config *c, const struct key_def *k)
+{
+    return (char *)c + k->offset;
+}
+
+/* "a, b or c" for a message. */
+static void choice_list(const struct choice *ch, char *out, size_t cap)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; ch[i].name && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, "%s%s",
+                                 i == 0 ? "" : ch[i + 1].name ? ", " : " or ",
+                                 ch[i].name);
+}
+
+static int set_choice(struct loader *ld, const struct key_def *k,
+                      const char *value)
+{
+    char names[128];
+
+    for (const struct choice *ch = k->choices; ch->name; ch++) {
+        if (strcmp(ch->name, value) == 0) {
+            *(int *)field(ld->cfg, k) = ch->value;
+            return 1;
+        }
+    }
+    choice_list(k->choices, names, sizeof names);
+    fail(ld, ld->line, "%s must be %s, not '%s'", k->name, names, value);
+    return 0;
+}
+
+/* [herd] http, [places] url and key_env: the keys no kind above
+ * describes. */
+static int other_key(struct loader *ld, const char *name, const char *value)
 {
     struct herd_config *c = ld->cfg;
-    long v;
-    static const char *keys[] = {"log_dir", "run_dir", "log_max_mb",
-                                 "log_keep", "stop_grace_s", "max_clients",
-                                 "max_line", "idle_timeout_s",
-                                 "max_output_kb", "data_dir", "fsync",
-                                 "log_replies",
-                                 "catchup_backlog_mb", "max_records",
-                                 "max_clock_ahead_s", "http", NULL};
-    unsigned bit = 0;
 
-    for (unsigned i = 0; keys[i]; i++)
-        if (strcmp(keys[i], name) == 0)
-            bit = 1u << i;
-    if (bit == 0) {
-        fail(ld, ld->line, "unknown key '%s' in [herd]", name);
-        return 0;
-    }
-    if (!once(ld, &ld->seen_herd, bit, name))
-        return 0;
-    if (strcmp(name, "log_dir") == 0)
-        return replace_path(ld, &c->log_dir, value);
-    if (strcmp(name, "run_dir") == 0)
-        return replace_path(ld, &c->run_dir, value);
-    if (strcmp(name, "data_dir") == 0)
-        return replace_path(ld, &c->data_dir, value);
     if (strcmp(name, "http") == 0) {
         if (config_parse_http(value, c->http_addr, sizeof c->http_addr,
                               &c->http_port) < 0) {
@@ -247,111 +346,7 @@ static int herd_key(struct loader *ld, const char *name, const char *value)
         }
         return 1;
     }
-    if (strcmp(name, "fsync") == 0) {
-        if (strcmp(value, "always") == 0)
-            c->fsync = FSYNC_ALWAYS;
-        else if (strcmp(value, "everysec") == 0)
-            c->fsync = FSYNC_EVERYSEC;
-        else if (strcmp(value, "no") == 0)
-            c->fsync = FSYNC_NO;
-        else {
-            fail(ld, ld->line, "fsync must be always, everysec or no, not '%s'",
-                 value);
-            return 0;
-        }
-        return 1;
-    }
-    if (strcmp(name, "log_replies") == 0) {
-        if (strcmp(value, "summary") == 0)
-            c->log_replies = LOG_REPLIES_SUMMARY;
-        else if (strcmp(value, "full") == 0)
-            c->log_replies = LOG_REPLIES_FULL;
-        else {
-            fail(ld, ld->line, "log_replies must be summary or full, not '%s'",
-                 value);
-            return 0;
-        }
-        return 1;
-    }
-    if (strcmp(name, "log_max_mb") == 0) {
-        if (!number(ld, name, value, 0, 1048576, &v))
-            return 0;
-        c->log_max_mb = v;
-    } else if (strcmp(name, "log_keep") == 0) {
-        if (!number(ld, name, value, 0, 1000, &v))
-            return 0;
-        c->log_keep = (int)v;
-    } else if (strcmp(name, "stop_grace_s") == 0) {
-        if (!number(ld, name, value, 0, 3600, &v))
-            return 0;
-        c->stop_grace_s = (int)v;
-    } else if (strcmp(name, "max_clients") == 0) {
-        if (!number(ld, name, value, 1, 1000000, &v))
-            return 0;
-        c->max_clients = (int)v;
-    } else if (strcmp(name, "max_line") == 0) {
-        if (!number(ld, name, value, 256, CONFIG_MAX_LINE_MAX, &v))
-            return 0;
-        c->max_line = (int)v;
-    } else if (strcmp(name, "idle_timeout_s") == 0) {
-        if (!number(ld, name, value, 1, 86400, &v))
-            return 0;
-        c->idle_timeout_s = (int)v;
-    } else if (strcmp(name, "max_output_kb") == 0) {
-        if (!number(ld, name, value, 64, 1048576, &v))
-            return 0;
-        c->max_output_kb = (int)v;
-    } else if (strcmp(name, "catchup_backlog_mb") == 0) {
-        if (!number(ld, name, value, 0, 1048576, &v))
-            return 0;
-        c->catchup_backlog_mb = v;
-    } else if (strcmp(name, "max_records") == 0) {
-        if (!number(ld, name, value, 0, 1000000000, &v))
-            return 0;
-        c->max_records = v;
-    } else if (strcmp(name, "max_clock_ahead_s") == 0) {
-        if (!number(ld, name, value, 0, 315360000, &v))
-            return 0;
-        c->max_clock_ahead_s = v;
-    }
-    return 1;
-}
-
-static int places_key(struct loader *ld, const char *name, const char *value)
-{
-    struct herd_config *c = ld->cfg;
-    long v;
-    static const char *keys[] = {"provider", "port", "url", "key_env",
-                                 "timeout_ms", "data", NULL};
-    unsigned bit = 0;
-
-    for (unsigned i = 0; keys[i]; i++)
-        if (strcmp(keys[i], name) == 0)
-            bit = 1u << i;
-    if (bit == 0) {
-        fail(ld, ld->line, "unknown key '%s' in [places]", name);
-        return 0;
-    }
-    if (!once(ld, &ld->seen_places, bit, name))
-        return 0;
-    if (strcmp(name, "provider") == 0) {
-        if (strcmp(value, "local") == 0)
-            c->provider = PLACES_LOCAL;
-        else if (strcmp(value, "google") == 0)
-            c->provider = PLACES_GOOGLE;
-        else if (strcmp(value, "google-legacy") == 0)
-            c->provider = PLACES_GOOGLE_LEGACY;
-        else {
-            fail(ld, ld->line,
-                 "provider must be local, google or google-legacy, not '%s'",
-                 value);
-            return 0;
-        }
-    } else if (strcmp(name, "port") == 0) {
-        if (!number(ld, name, value, 1, 65535, &v))
-            return 0;
-        c->places_port = (int)v;
-    } else if (strcmp(name, "url") == 0) {
+    if (strcmp(name, "url") == 0) {
         if (strncmp(value, "http://", 7) != 0 &&
             strncmp(value, "https://", 8) != 0) {
             fail(ld, ld->line, "url must start with http:// or https://");
@@ -367,21 +362,65 @@ static int places_key(struct loader *ld, const char *name, const char *value)
         size_t n = strlen(c->places_url);
         while (n > 0 && c->places_url[n - 1] == '/')
             c->places_url[--n] = '\0';
-    } else if (strcmp(name, "key_env") == 0) {
-        if (!valid_name(value)) {
-            fail(ld, ld->line, "key_env must be an environment variable name");
-            return 0;
-        }
-        free(c->places_key_env);
-        c->places_key_env = strdup(value);
-    } else if (strcmp(name, "timeout_ms") == 0) {
-        if (!number(ld, name, value, 1, 600000, &v))
-            return 0;
-        c->places_timeout_ms = v;
-    } else if (strcmp(name, "data") == 0) {
-        return replace_path(ld, &c->places_data, value);
+        return 1;
     }
+    /* key_env */
+    if (!valid_name(value)) {
+        fail(ld, ld->line, "key_env must be an environment variable name");
+        return 0;
+    }
+    free(c->places_key_env);
+    c->places_key_env = strdup(value);
     return 1;
+}
+
+/* One key of [herd] or [places], as its table row says. */
+static int table_key(struct loader *ld, const char *section,
+                     const struct key_def *keys, size_t n, unsigned *seen,
+                     const char *name, const char *value)
+{
+    const struct key_def *k = NULL;
+    long v;
+
+    for (size_t i = 0; i < n && !k; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            k = &keys[i];
+    if (!k) {
+        fail(ld, ld->line, "unknown key '%s' in [%s]", name, section);
+        return 0;
+    }
+    if (!once(ld, seen, 1u << (k - keys), name))
+        return 0;
+    switch (k->kind) {
+    case KEY_PATH:
+        return replace_path(ld, (char **)field(ld->cfg, k), value);
+    case KEY_INT:
+    case KEY_LONG:
+        if (!number(ld, name, value, k->min, k->max, &v))
+            return 0;
+        if (k->kind == KEY_INT)
+            *(int *)field(ld->cfg, k) = (int)v;
+        else
+            *(long *)field(ld->cfg, k) = v;
+        return 1;
+    case KEY_CHOICE:
+        return set_choice(ld, k, value);
+    case KEY_OTHER:
+        break;
+    }
+    return other_key(ld, name, value);
+}
+
+static int herd_key(struct loader *ld, const char *name, const char *value)
+{
+    return table_key(ld, "herd", HERD_KEYS, N_KEYS(HERD_KEYS), &ld->seen_herd,
+                     name, value);
+}
+
+static int places_key(struct loader *ld, const char *name, const char *value)
+{
+    return table_key(ld, "places", PLACES_KEYS, N_KEYS(PLACES_KEYS),
+                     &ld->seen_places, name, value);
 }
 
 static int node_key(struct loader *ld, const char *name, const char *value)
@@ -645,25 +684,43 @@ static void check_nodes(struct loader *ld)
     }
 }
 
-static void defaults(struct herd_config *c)
+static void table_defaults(struct herd_config *c, const struct key_def *keys,
+                           size_t n)
 {
-    c->log_max_mb = 64;
-    c->catchup_backlog_mb = 64;
-    c->log_keep = 5;
-    c->stop_grace_s = 10;
-    c->max_clients = 10000;
-    c->max_line = 4096;
-    c->idle_timeout_s = 60;
-    c->max_output_kb = 1024;
-    c->max_records = 0;
-    c->max_clock_ahead_s = 86400;
+    for (size_t i = 0; i < n; i++) {
+        const struct key_def *k = &keys[i];
+
+        if (k->kind == KEY_INT || k->kind == KEY_CHOICE)
+            *(int *)field(c, k) = (int)k->def;
+        else if (k->kind == KEY_LONG)
+            *(long *)field(c, k) = k->def;
+    }
+}
+
+void config_defaults(struct herd_config *c)
+{
+    table_defaults(c, HERD_KEYS, N_KEYS(HERD_KEYS));
+    table_defaults(c, PLACES_KEYS, N_KEYS(PLACES_KEYS));
+    /* http, the one KEY_OTHER with a default that is not a string to own */
     snprintf(c->http_addr, sizeof c->http_addr, "127.0.0.1");
     c->http_port = CONFIG_HTTP_DEFAULT_PORT;
-    c->fsync = FSYNC_EVERYSEC;
-    c->log_replies = LOG_REPLIES_SUMMARY;
-    c->provider = PLACES_LOCAL;
-    c->places_port = 12999;
-    c->places_timeout_ms = 5000;
+}
+
+/* The paths a file need not name, below its directory. */
+static int default_paths(struct herd_config *c)
+{
+    for (size_t i = 0; i < N_KEYS(HERD_KEYS); i++) {
+        const struct key_def *k = &HERD_KEYS[i];
+
+        if (k->kind == KEY_PATH && k->def_path) {
+            char **slot = field(c, k);
+            free(*slot);
+            *slot = absolute(c->dir, k->def_path);
+            if (!*slot)
+                return -1;
+        }
+    }
+    return 0;
 }
 
 static char *dir_of(const char *path)
@@ -717,7 +774,7 @@ int config_load(const char *path, struct herd_config *out,
     ld.in_node = -1;
     if (errlen)
         err[0] = '\0';
-    defaults(out);
+    config_defaults(out);
     out->path = strdup(path);
     out->dir = dir_of(path);
     out->places_key_env = strdup("GOOGLE_PLACES_API_KEY");
@@ -726,10 +783,7 @@ int config_load(const char *path, struct herd_config *out,
         config_free(out);
         return -1;
     }
-    out->log_dir = absolute(out->dir, "logs");
-    out->run_dir = absolute(out->dir, "run");
-    out->data_dir = absolute(out->dir, "data");
-    if (!out->log_dir || !out->run_dir || !out->data_dir) {
+    if (default_paths(out) < 0) {
         snprintf(err, errlen, "%s: out of memory", path);
         config_free(out);
         return -1;

@@ -88,6 +88,10 @@ struct herd_config {
     size_t n_nodes;
 };
 
+/* Every [herd] and [places] default that is not a path (config_load()
+ * starts from these). */
+void config_defaults(struct herd_config *c);
+
 /* Load and validate.  0, or -1 with "PATH:LINE: message" in err. */
 int config_load(const char *path, struct herd_config *out,
                 char *err, size_t errlen);

@@ -232,6 +232,9 @@ static void test_bad_numbers(void **state)
     refused(state, "[herd]\nlog_max_mb = 1048577\n" ONE_NODE, 2,
             "log_max_mb must be a whole number from 0 to 1048576, not "
             "'1048577'");
+    refused(state, "[herd]\ncatchup_backlog_mb = 1048577\n" ONE_NODE, 2,
+            "catchup_backlog_mb must be a whole number from 0 to 1048576, not "
+            "'1048577'");
     refused(state, "[herd]\nlog_keep = many\n" ONE_NODE, 2,
             "log_keep must be a whole number from 0 to 1000, not 'many'");
     refused(state, "[herd]\nstop_grace_s = 3601\n" ONE_NODE, 2,
@@ -485,6 +488,37 @@ static void test_default_herd(void **state)
     config_free(&c);
 }
 
+/* What herdctl's fallback config starts from: config_load()'s defaults,
+ * without a file. */
+static void test_config_defaults_alone(void **state)
+{
+    struct herd_config c;
+
+    (void)state;
+    memset(&c, 0, sizeof c);
+    config_defaults(&c);
+    assert_int_equal(c.log_max_mb, 64);
+    assert_int_equal(c.log_keep, 5);
+    assert_int_equal(c.stop_grace_s, 10);
+    assert_int_equal(c.max_clients, 10000);
+    assert_int_equal(c.max_line, 4096);
+    assert_int_equal(c.idle_timeout_s, 60);
+    assert_int_equal(c.max_output_kb, 1024);
+    assert_int_equal(c.catchup_backlog_mb, 64);
+    assert_int_equal(c.max_records, 0);
+    assert_int_equal(c.max_clock_ahead_s, 86400);
+    assert_string_equal(c.http_addr, "127.0.0.1");
+    assert_int_equal(c.http_port, CONFIG_HTTP_DEFAULT_PORT);
+    assert_int_equal(c.fsync, FSYNC_EVERYSEC);
+    assert_int_equal(c.log_replies, LOG_REPLIES_SUMMARY);
+    assert_int_equal(c.provider, PLACES_LOCAL);
+    assert_int_equal(c.places_port, 12999);
+    assert_int_equal(c.places_timeout_ms, 5000);
+    /* Paths and strings need the file's directory: left alone. */
+    assert_null(c.log_dir);
+    assert_null(c.places_data);
+}
+
 static void test_defaults(void **state)
 {
     struct fixture *f = *state;
@@ -507,6 +541,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_output_kb, 1024);
     assert_int_equal(c.max_records, 0);
     assert_int_equal(c.max_clock_ahead_s, 86400);
+    assert_int_equal(c.catchup_backlog_mb, 64);
     assert_int_equal(c.provider, PLACES_LOCAL);
     assert_int_equal(c.places_port, 12999);
     assert_int_equal(c.places_timeout_ms, 5000);
@@ -827,6 +862,7 @@ int main(void)
         T(test_first_mistake_wins),
         T(test_cannot_open),
         T(test_default_herd),
+        T(test_config_defaults_alone),
         T(test_defaults),
         T(test_http_key),
         T(test_every_key),
