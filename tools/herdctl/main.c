@@ -74,7 +74,7 @@ static int fallback_config(const char *path, struct herd_config *c)
     FILE *f;
 
     memset(c, 0, sizeof *c);
-    c->provider = PLACES_LOCAL;         /* as config_load's default */
+    config_defaults(c);                 /* as config_load starts */
     if (!realpath(path, real) || !(f = fopen(real, "re")))
         return -1;
     while (fgets(line, sizeof line, f)) {
@@ -111,8 +111,6 @@ static int fallback_config(const char *path, struct herd_config *c)
              run[0] == '/' ? "" : "/", run);
     snprintf(c->log_dir, 2 * PATH_MAX, "%s%s%s", logs[0] == '/' ? "" : c->dir,
              logs[0] == '/' ? "" : "/", logs);
-    c->stop_grace_s = 10;
-    c->log_keep = 5;
     return 0;
 }
 
