@@ -41,7 +41,59 @@ struct client {
     int eof;                    /* no more requests: close once answered */
     struct client *held_prev, *held_next;  /* on held_list */
     int on_held_list;
+    int spare;                  /* in a slot past max_clients (main.c) */
+    unsigned long lines;        /* requests read */
+    ev_tstamp opened;
+    ev_tstamp last_active;      /* last request read or reply queue emptied */
+    struct client *lru_prev, *lru_next;   /* by last_active, oldest first */
 };
+
+/* A spare slot is for a neighbour's link opening, which comes at once;
+ * a connection that says nothing keeps it no longer than this. */
+#define SPARE_FIRST_LINE_S 5.0
+/* The node full, a client idle at least this long may be closed to admit
+ * a new connection. */
+#define EVICT_IDLE_S 1.0
+
+/* Every client connection, least recently active first: the one to close
+ * when the node is full, and the order of the idle sweep. */
+static struct client *lru_head, *lru_tail;
+
+static void lru_unlink(struct client *cl)
+{
+    if (cl->lru_prev)
+        cl->lru_prev->lru_next = cl->lru_next;
+    else if (lru_head == cl)
+        lru_head = cl->lru_next;
+    if (cl->lru_next)
+        cl->lru_next->lru_prev = cl->lru_prev;
+    else if (lru_tail == cl)
+        lru_tail = cl->lru_prev;
+    cl->lru_prev = cl->lru_next = NULL;
+}
+
+static void touch(struct client *cl)
+{
+    lru_unlink(cl);
+    cl->last_active = ev_now(cl->node->loop);
+    cl->lru_prev = lru_tail;
+    if (lru_tail)
+        lru_tail->lru_next = cl;
+    else
+        lru_head = cl;
+    lru_tail = cl;
+}
+
+/* Nothing under way: no reply owed or queued, no half line, not closing. */
+static int quiet(const struct client *cl)
+{
+    const struct conn *c = cl->conn;
+
+    return !cl->head && !cl->eof && buf_len(&c->in) == 0 &&
+           buf_len(&c->out) == 0 && !c->flushing_close && !c->lingering &&
+           !c->done_reading && !c->closed;
+}
+
 
 /* Clients with an IAMAT reply waiting for the journal's fsync
  * (fsync = always); client_release_held() sends them. */
@@ -61,6 +113,16 @@ static void held_unlink(struct client *cl)
     cl->on_held_list = 0;
 }
 
+/* The client leaves the client count (closed, or turned into a link). */
+static void forget(struct client *cl)
+{
+    lru_unlink(cl);
+    held_unlink(cl);
+    cl->node->n_clients--;
+    if (cl->spare)
+        cl->node->n_spare--;
+}
+
 static void free_slot(struct reply_slot *s)
 {
     if (s->req)
@@ -76,12 +138,11 @@ static void on_close(struct conn *c, const char *why)
     struct reply_slot *s, *next;
 
     log_msg(LOG_INFO, "client %lu closed: %s", c->id, why);
-    held_unlink(cl);
+    forget(cl);
     for (s = cl->head; s; s = next) {
         next = s->next;
         free_slot(s);
     }
-    cl->node->n_clients--;
     free(cl);
 }
 
@@ -201,6 +262,8 @@ static void flush_ready(struct client *cl)
         if (rc < 0)
             return;             /* closed: on_close freed the client */
     }
+    if (!cl->head)
+        touch(cl);              /* all answered: idle from now */
     if (cl->eof && !cl->head) {
         conn_close_after_flush(cl->conn);
         return;
@@ -456,6 +519,28 @@ static void do_whatsat(struct client *cl, struct proto_whatsat *req,
         s->req = pr;
 }
 
+/* A connection in a spare slot that is not a neighbour's link opening:
+ * a regular slot if one has come free, else "? too many clients" and the
+ * close.  0 when it was refused. */
+static int admit(struct client *cl)
+{
+    struct node *n = cl->node;
+
+    if (!cl->spare)
+        return 1;
+    if (n->n_clients - n->n_spare < (size_t)n->cfg.max_clients) {
+        cl->spare = 0;
+        n->n_spare--;
+        return 1;
+    }
+    log_msg(LOG_WARN, "client %lu: the node is full; its spare slots are "
+            "for neighbours' links; closing", cl->conn->id);
+    log_reply(cl, "? too many clients\n", 19);
+    if (conn_send(cl->conn, "? too many clients\n", 19) == 0)
+        conn_close_after_flush(cl->conn);
+    return 0;
+}
+
 static void on_line(struct conn *c, const char *line, size_t len)
 {
     struct client *cl = c->owner;
@@ -463,6 +548,8 @@ static void on_line(struct conn *c, const char *line, size_t len)
     char label[48];
     double t0 = metrics_clock();
 
+    cl->lines++;
+    touch(cl);
     /* A "\r" before "\n" is part of the line ending, not of the echo. */
     if (len > 0 && line[len - 1] == '\r')
         len--;
@@ -475,15 +562,18 @@ static void on_line(struct conn *c, const char *line, size_t len)
          * unauthenticated connection is just an invalid request. */
         if (cl->head == NULL && peer_parse(line, len, &m) == PEER_MSG_HELLO &&
             link_accept(cl->node, c, &m)) {
-            held_unlink(cl);
-            cl->node->n_clients--;
+            forget(cl);
             free(cl);
             return;
         }
+        if (!admit(cl))
+            return;
         invalid(cl, line, len);
         metrics_request(METRICS_INVALID, t0);
         return;
     }
+    if (!admit(cl))
+        return;
     switch (proto_parse_request(line, len, &req)) {
     case PROTO_IAMAT:
         do_iamat(cl, &req.u.iamat, line, len);
@@ -546,7 +636,7 @@ static const struct conn_ops client_ops = {
     .on_close = on_close,
 };
 
-void client_accept(struct node *n, int fd, const char *addr)
+void client_accept(struct node *n, int fd, const char *addr, int spare)
 {
     struct client *cl = calloc(1, sizeof *cl);
     size_t max_out = (size_t)n->cfg.max_output_kb * 1024;
@@ -565,7 +655,52 @@ void client_accept(struct node *n, int fd, const char *addr)
     }
     cl->conn->id = ++n->next_conn_id;
     n->n_clients++;
-    log_msg(LOG_INFO, "client %lu connected from %s", cl->conn->id, addr);
+    cl->spare = spare;
+    n->n_spare += spare;
+    cl->opened = ev_now(n->loop);
+    touch(cl);
+    log_msg(LOG_INFO, "client %lu connected from %s%s", cl->conn->id, addr,
+            spare ? " (node full: a spare slot, for a neighbour's link)" : "");
+}
+
+int client_evict_idle(struct node *n, ev_tstamp now)
+{
+    for (struct client *cl = lru_head; cl; cl = cl->lru_next) {
+        if (cl->spare || !quiet(cl))
+            continue;
+        /* Least recently active first: the first quiet one is the one
+         * idle the longest. */
+        if (now - cl->last_active < EVICT_IDLE_S)
+            return 0;
+        log_msg(LOG_WARN, "client %lu: the node is full (max_clients %d); "
+                "closing it, idle %.1f s, the longest, for a new connection",
+                cl->conn->id, n->cfg.max_clients, now - cl->last_active);
+        conn_close(cl->conn, "closed for a new connection (node full)");
+        return 1;
+    }
+    return 0;
+}
+
+void client_sweep_idle(struct node *n, ev_tstamp now)
+{
+    double idle = n->cfg.idle_timeout_s;
+    struct client *cl, *next;
+
+    for (cl = lru_head; cl; cl = next) {
+        double first = cl->spare && SPARE_FIRST_LINE_S < idle ?
+                       SPARE_FIRST_LINE_S : idle;
+
+        next = cl->lru_next;
+        if (cl->conn->closed)
+            continue;
+        if (cl->lines == 0 && now - cl->opened > first) {
+            conn_close(cl->conn, cl->spare ?
+                       "no link opening within 5 s in a spare slot" :
+                       "no request within idle_timeout_s of connecting");
+        } else if (quiet(cl) && now - cl->last_active > idle) {
+            conn_close(cl->conn, "silent for idle_timeout_s");
+        }
+    }
 }
 
 void client_refuse(int fd, const char *line)

@@ -4,8 +4,18 @@
 
 #include "node.h"
 
-/* Take an accepted socket as a client connection. */
-void client_accept(struct node *n, int fd, const char *addr);
+/* Take an accepted socket as a client connection; spare: in a slot past
+ * max_clients, which only a neighbour's link opening may keep. */
+void client_accept(struct node *n, int fd, const char *addr, int spare);
+
+/* The node is full: close the client connection idle the longest, if it
+ * has been idle (nothing under way) at least 1 s.  1 when one was closed. */
+int client_evict_idle(struct node *n, ev_tstamp now);
+
+/* Once a second: close connections that sent no request within
+ * idle_timeout_s of connecting (5 s in a spare slot), and those silent
+ * for idle_timeout_s with nothing under way. */
+void client_sweep_idle(struct node *n, ev_tstamp now);
 
 /* Send a one-line notice to a socket that will not be served, and close
  * it (too many clients). */

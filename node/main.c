@@ -21,6 +21,7 @@
 #include "client.h"
 #include "common/fsutil.h"
 #include "common/log.h"
+#include "common/rlimit.h"
 #include "conn.h"
 #include "journal.h"
 #include "keyring.h"
@@ -36,8 +37,11 @@
 
 /* Accepts per wake-up, so a connection flood cannot starve the rest. */
 #define ACCEPTS_PER_WAKEUP 64
-/* Extra connections allowed beyond max_clients for peers' handshakes. */
+/* Spare slots beyond max_clients, kept for neighbours' link openings. */
 #define PEER_HEADROOM 64
+/* Descriptors a node holds besides its connections: listener, log,
+ * journal and snapshot files, stdio, libev's and libcurl's own. */
+#define FD_OVERHEAD 32
 
 static void die(const char *fmt, const char *arg, const char *why)
 {
@@ -124,13 +128,22 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             snprintf(addr, sizeof addr, "?");
         else
             snprintf(addr, sizeof addr, "%s:%s", host, serv);
-        if (n->n_clients >= (size_t)n->cfg.max_clients + PEER_HEADROOM) {
-            log_msg(LOG_WARN, "refused %s: %zu connections already", addr,
-                    n->n_clients);
-            client_refuse(fd, "? too many clients\n");
-            continue;
+        /* Full: like nginx with its keep-alive connections, make room
+         * by closing the client idle the longest (1 s at least).  Else
+         * the connection may take a spare slot, which only a neighbour's
+         * link opening keeps (client.c); past those, it is refused. */
+        int spare = 0;
+        if (n->n_clients - n->n_spare >= (size_t)n->cfg.max_clients &&
+            !client_evict_idle(n, ev_now(loop))) {
+            if (n->n_spare >= PEER_HEADROOM) {
+                log_msg(LOG_WARN, "refused %s: %zu connections already", addr,
+                        n->n_clients);
+                client_refuse(fd, "? too many clients\n");
+                continue;
+            }
+            spare = 1;
         }
-        client_accept(n, fd, addr);
+        client_accept(n, fd, addr, spare);
     }
 }
 
@@ -162,6 +175,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     link_tick(n, now);
     conn_sweep_idle(now, n->cfg.idle_timeout_s);
+    client_sweep_idle(n, now);
     journal_tick(n->journal, &n->store);
     node_write_status(n);
     log_flush();
@@ -219,6 +233,8 @@ int main(int argc, char **argv)
     const char *config = NULL, *name = NULL;
     char err[1024], *log_path;
     int self;
+    /* As many descriptors as the system allows (issue 10). */
+    unsigned long nofile = rlimit_raise_nofile();
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -267,6 +283,21 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "starting: pid %ld, %s:%d, %zu neighbours, places %s",
             (long)getpid(), n->host, n->port, n->cfg.nodes[self].n_neighbors,
             config_provider_name(n->cfg.provider));
+    {
+        /* Every connection is a descriptor: say at start when max_clients
+         * cannot be had, rather than fail accept() later. */
+        unsigned long need = (unsigned long)n->cfg.max_clients + PEER_HEADROOM +
+                             n->cfg.nodes[self].n_neighbors +
+                             PLACES_MAX_IN_FLIGHT + FD_OVERHEAD;
+        if (nofile < need)
+            log_msg(LOG_WARN, "descriptors: the limit is %lu (hard limit "
+                    "reached), but max_clients %d + %d spare + %zu links + "
+                    "%d places connections + %d for files need %lu; raise "
+                    "the limit (ulimit -n, LimitNOFILE=) or lower max_clients",
+                    nofile, n->cfg.max_clients, PEER_HEADROOM,
+                    n->cfg.nodes[self].n_neighbors, PLACES_MAX_IN_FLIGHT,
+                    FD_OVERHEAD, need);
+    }
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         die("%s", "libcurl", "cannot initialise");

@@ -45,6 +45,7 @@ struct node {
     size_t n_links;
 
     size_t n_clients;           /* client connections open */
+    size_t n_spare;             /* of them, in slots past max_clients */
     /* Counters for status and benchmarks (messages per update). */
     unsigned long long applied;         /* updates stored, any source */
     unsigned long long flood_sent;      /* HERD-AT lines flooded to peers */

@@ -31,6 +31,7 @@
 #include "sup.h"
 
 #include "common/container.h"
+#include "common/rlimit.h"
 
 static struct sup sup_state;
 
@@ -187,6 +188,8 @@ int main(int argc, char **argv)
     ssize_t n;
     int http_only = 0;
 
+    /* As many descriptors as the system allows (issue 10). */
+    rlimit_raise_nofile();
     s->notify_fd = -1;
     s->ctl_fd = -1;
     s->lock_fd = -1;

@@ -480,3 +480,123 @@ def test_far_future_record_from_a_neighbour_is_applied(procs, tmp_path):
     assert h.client("Jaquez").request(far) == b"? " + far.encode() + b"\n"
     for name in ("Hill", "Jaquez"):
         sanitizer_clean(h, name)
+
+
+# --- 4. silent connections, a full node, descriptors ------------------------
+
+def test_connection_without_a_request_is_closed(procs, tmp_path):
+    h = one_node(procs, tmp_path, herd={"idle_timeout_s": "1"})
+    silent = raw(h)
+    half = raw(h)
+    half.sendall(b"IAMAT half")             # a first line never finished
+    assert read_to_eof(silent) == b""
+    assert read_to_eof(half) == b""
+    wait_for(lambda: "no request within idle_timeout_s of connecting" in
+             h.log("Hill"), what="the log line")
+    sanitizer_clean(h)
+
+
+def test_silent_client_closed_but_not_one_waiting(procs, tmp_path, places):
+    """Silent for idle_timeout_s with nothing under way: closed (Herd's
+    choice).  A client waiting longer than that for its WHATSAT is not."""
+    places.delay = 3
+    h = one_node(procs, tmp_path, places={"url": places.url},
+                 herd={"idle_timeout_s": "1"})
+    c = h.client("Hill")
+    at = c.request(KIWI)
+    w = h.client("Hill")
+    w.send("WHATSAT kiwi.cs.ucla.edu 10 2\n")
+    assert read_to_eof(c.sock) == b""
+    reply = w.read_until(b"\n\n")
+    assert reply.startswith(at + b"{")
+    wait_for(lambda: "silent for idle_timeout_s" in h.log("Hill"),
+             what="the log line")
+    sanitizer_clean(h)
+
+
+def test_full_node_closes_the_client_idle_longest(procs, tmp_path):
+    h = one_node(procs, tmp_path, herd={"max_clients": "2"})
+    a, b = h.client("Hill"), h.client("Hill")
+    at_line_ok(a.request("IAMAT a +1+1 1"), b"a +1+1 1")
+    at_line_ok(b.request("IAMAT b +1+1 1"), b"b +1+1 1")
+    time.sleep(1.2)                         # both idle over 1 s, a longer
+    c = h.client("Hill")
+    at_line_ok(c.request("IAMAT c +1+1 1"), b"c +1+1 1")
+    assert read_to_eof(a.sock) == b""
+    at_line_ok(b.request("IAMAT b +1+1 2"), b"b +1+1 2")
+    wait_for(lambda: "the longest, for a new connection" in h.log("Hill"),
+             what="the log line")
+    sanitizer_clean(h)
+
+
+def busy_clients(h, n):
+    """n connections each in the middle of a line: not idle, so never
+    closed to make room (until idle_timeout_s)."""
+    out = []
+    for _ in range(n):
+        s = raw(h, "Jaquez" if "Jaquez" in h.procs else "Hill")
+        s.sendall(b"IAMAT busy")
+        out.append(s)
+    return out
+
+
+def test_spare_slots_are_for_neighbours_only(procs, tmp_path):
+    h = one_node(procs, tmp_path, herd={"max_clients": "2"})
+    busy = busy_clients(h, 2)
+    c = h.client("Hill")
+    assert c.request(KIWI) == b"? too many clients\n"
+    assert c.closed()
+    # The busy ones are served once they finish their lines.
+    busy[0].sendall(b" +1+1 1\n")
+    at_line_ok(busy[0].recv(4096), b"busy +1+1 1")
+    sanitizer_clean(h)
+
+
+def test_full_node_still_links(procs, tmp_path):
+    """Jaquez is full (two clients mid-line at max_clients = 2) and 70
+    silent connections sit in or beyond its spare slots: Hill, its
+    neighbour, still links to it."""
+    h = Herd(procs, tmp_path, topology={"Hill": ["Jaquez"], "Jaquez": []},
+             herd={"max_clients": "2"})
+    h.start("Jaquez")
+    busy = busy_clients(h, 2)
+    silent = [raw(h, "Jaquez") for _ in range(70)]
+    h.start("Hill")
+    h.wait_links(timeout=30)
+    busy[1].sendall(b" +1+1 1\n")
+    at_line_ok(busy[1].recv(4096), b"busy +1+1 1", b"Jaquez")
+    for s in silent:
+        s.close()
+    for name in ("Hill", "Jaquez"):
+        sanitizer_clean(h, name)
+
+
+def soft_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return None
+
+
+def test_descriptor_limit_raised_and_shortfall_logged(procs, tmp_path):
+    import resource
+    from herdlib import binary, port_open, write_ini
+    ini, ports = write_ini(tmp_path, {"Hill": []}, herd={"max_clients": "5000"})
+
+    def low(soft, hard):
+        return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    p = procs.start([binary("herd-node"), "-c", ini, "Hill"], cwd=str(tmp_path),
+                    preexec_fn=low(64, 2048))
+    wait_for(lambda: port_open(ports["Hill"]), what="Hill")
+    assert soft_nofile(p.pid) == 2048
+    log = open(os.path.join(str(tmp_path), "logs", "Hill.log")).read()
+    assert "descriptors: the limit is 2048 (hard limit reached), but " \
+           "max_clients 5000" in log, log
+    # herd-places too (a long-running program, whose limits can be read).
+    pp = __import__("herdlib").free_port()
+    q = procs.start([binary("herd-places"), "-p", str(pp)],
+                    cwd=str(tmp_path), preexec_fn=low(64, 3000))
+    wait_for(lambda: port_open(pp) or q.poll() is not None, what="herd-places")
+    assert soft_nofile(q.pid) == 3000

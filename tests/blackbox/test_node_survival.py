@@ -175,12 +175,20 @@ def test_many_connections_and_disconnects(procs, tmp_path):
 
 def test_too_many_clients_refused_with_a_line(procs, tmp_path):
     h = one_node(procs, tmp_path, herd={"max_clients": "2"})
-    # max_clients plus the links' handshake headroom (64) are served.
-    keep = [h.client("Hill") for _ in range(66)]
+    # max_clients served (mid-line, so never idle enough to be closed for
+    # a newcomer), plus 64 spare slots kept for neighbours' links.
+    keep = [h.client("Hill") for _ in range(2)]
+    for c in keep:
+        c.send("IAMAT kept")
+    spare = [h.client("Hill") for _ in range(64)]
     extra = Client(h.ports["Hill"])
     assert extra.read_line() == b"? too many clients\n"
     assert extra.closed()
-    assert keep[0].request(KIWI).startswith(b"AT Hill ")
+    # A spare slot is not for a client: its first request is refused.
+    assert spare[0].request(KIWI) == b"? too many clients\n"
+    assert spare[0].closed()
+    keep[0].send(" +1+1 1\n")
+    assert keep[0].read_line().startswith(b"AT Hill ")
 
 
 def test_sigterm_and_sigint_exit_zero(procs, tmp_path):

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/rlimit.h"
 #include "converge.h"
 #include "hist.h"
 #include "load.h"
@@ -382,6 +383,8 @@ static int main_converge(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Many connections at once: as many descriptors as allowed. */
+    rlimit_raise_nofile();
     if (argc > 1 && strcmp(argv[1], "converge") == 0)
         return main_converge(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "load") == 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/rlimit.h"
 #include "herdctl.h"
 
 static void usage(FILE *out)
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
     char err[2048], line[8192];
     int i, rc;
 
+    /* As many descriptors as the system allows (issue 10). */
+    rlimit_raise_nofile();
     memset(&c, 0, sizeof c);
     c.config_path = getenv("HERD_CONFIG");
     if (!c.config_path || !*c.config_path)

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/rlimit.h"
 #include "common/config.h"
 #include "common/fsutil.h"
 #include "common/log.h"
@@ -357,6 +358,8 @@ int main(int argc, char **argv)
     const char *key_env;
     struct timespec t0;
 
+    /* As many descriptors as the system allows (issue 10). */
+    rlimit_raise_nofile();
     parse_options(argc, argv, &o);
     if (o.config) {
         if (config_load(o.config, &cfg, err, sizeof err) < 0)
