@@ -47,7 +47,7 @@ PLACES_OBJS := $(call objs,tools/places)
 BENCH_OBJS := $(call objs,tools/bench)
 # Node modules with no event-loop dependency, which the unit tests link
 # beside common/ (tests/unit/test_NAME.c tests node/NAME.c).
-NODE_PURE := store journal_load
+NODE_PURE := store journal_load journal_read
 NODE_PURE_OBJS := $(patsubst %,$(OUT)/node/%.o,$(NODE_PURE))
 
 PROGRAMS := $(if $(NODE_OBJS),$(BIN)/herd-node) \

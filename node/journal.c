@@ -37,8 +37,6 @@
  * neighbour saw from a record that never reached our disk (flooded, then
  * the process died) is never given to another record. */
 #define SEQ_JUMP (1ull << 32)
-/* A catch-up reader's buffer (it grows for a longer frame). */
-#define READ_CHUNK (256u * 1024)
 
 /* One file of the log: NAME.backlog.FIRST (kept for catch-up),
  * NAME.journal.old, NAME.journal (the last, being written). */
@@ -863,21 +861,12 @@ void journal_set_position(struct journal *j, const char *peer, uint64_t epoch,
     j->pos_dirty = 1;
 }
 
-struct journal_reader {
-    int *fd;                    /* the files from the one holding after+1 */
-    size_t n, cur;
-    uint64_t off;               /* next frame in fd[cur] */
-    uint64_t next_seq, after, end, last;
-    unsigned char *buf;
-    size_t cap, have;
-    uint64_t buf_off;           /* file offset of buf[0] */
-};
-
 struct journal_reader *journal_reader_open(struct journal *j, uint64_t epoch,
                                            uint64_t after, const char **why)
 {
     struct journal_reader *r;
     const struct journal_mark *m;
+    const char **paths;
     size_t k;
 
     if (!j) {
@@ -904,124 +893,19 @@ struct journal_reader *journal_reader_open(struct journal *j, uint64_t epoch,
     }
     for (k = j->n_seg - 1; k > 0 && j->seg[k].first_seq > after + 1; k--)
         ;
-    r = calloc(1, sizeof *r);
-    if (!r || !(r->fd = calloc(j->n_seg - k, sizeof *r->fd)) ||
-        !(r->buf = malloc(READ_CHUNK))) {
-        if (r)
-            free(r->fd);
-        free(r);
+    paths = calloc(j->n_seg - k, sizeof *paths);
+    if (!paths) {
         *why = "out of memory";
         return NULL;
     }
-    r->cap = READ_CHUNK;
-    for (size_t i = k; i < j->n_seg; i++) {
-        int fd = open(j->seg[i].path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            *why = "a backlog file cannot be opened";
-            r->n = i - k;
-            journal_reader_close(r);
-            return NULL;
-        }
-        r->fd[r->n++] = fd;
-    }
+    for (size_t i = k; i < j->n_seg; i++)
+        paths[i - k] = j->seg[i].path;
     m = journal_index_find(&j->seg[k].index, after + 1);
-    r->off = m ? m->off : JC_JOURNAL_HEAD;
-    r->next_seq = m ? m->seq : j->seg[k].first_seq;
-    r->after = after;
-    r->last = after;
-    r->end = j->log.next_seq - 1;
+    r = journal_reader_files(paths, j->n_seg - k,
+                             m ? m->off : JC_JOURNAL_HEAD,
+                             m ? m->seq : j->seg[k].first_seq, after,
+                             j->log.next_seq - 1, why);
+    free(paths);
     return r;
 }
 
-/* Make the frame at r->off whole in the buffer: 1, 0 at the end of the
- * file (or a torn tail), -1 corrupt. */
-static int reader_frame(struct journal_reader *r, const unsigned char **payload,
-                        size_t *plen)
-{
-    for (int tries = 0; tries < 3; tries++) {
-        size_t at = (size_t)(r->off - r->buf_off);
-        int rc = 0;
-
-        if (r->off >= r->buf_off && at <= r->have)
-            rc = jc_frame_decode(r->buf + at, r->have - at, payload, plen);
-        if (rc != 0)
-            return rc;
-        /* Not whole here: read from the frame on (a bigger buffer when
-         * the frame is longer than it). */
-        if (r->off >= r->buf_off && at <= r->have && r->have - at >= 4) {
-            uint32_t len = (uint32_t)r->buf[at] | (uint32_t)r->buf[at + 1] << 8 |
-                           (uint32_t)r->buf[at + 2] << 16 |
-                           (uint32_t)r->buf[at + 3] << 24;
-            size_t need = JC_FRAME_HEAD + (size_t)len;
-            if (len <= JC_MAX_PAYLOAD && need > r->cap) {
-                unsigned char *b = realloc(r->buf, need);
-                if (!b)
-                    return -1;
-                r->buf = b;
-                r->cap = need;
-            }
-        }
-        ssize_t got = pread(r->fd[r->cur], r->buf, r->cap, (off_t)r->off);
-        if (got < 0)
-            return -1;
-        r->buf_off = r->off;
-        r->have = (size_t)got;
-        if (got == 0)
-            return 0;
-    }
-    return 0;
-}
-
-int journal_reader_next(struct journal_reader *r, const char **line,
-                        size_t *len)
-{
-    while (r->cur < r->n) {
-        const unsigned char *payload;
-        size_t plen;
-        char peer[CONFIG_NAME_MAX + 1];
-        uint64_t epoch, seq;
-        int rc = reader_frame(r, &payload, &plen), kind;
-
-        if (rc < 0)
-            return -1;
-        if (rc == 0) {
-            r->cur++;
-            r->off = JC_JOURNAL_HEAD;
-            r->have = 0;
-            continue;
-        }
-        r->off += JC_FRAME_HEAD + plen;
-        kind = journal_control_parse(payload, plen, peer, &epoch, &seq);
-        if (kind == 1)
-            r->next_seq = seq;
-        if (kind != 0)
-            continue;
-        seq = r->next_seq++;
-        if (seq <= r->after)
-            continue;
-        if (seq > r->end)
-            break;
-        r->last = seq;
-        *line = (const char *)payload;
-        *len = plen;
-        return 1;
-    }
-    r->last = r->end;
-    return 0;
-}
-
-uint64_t journal_reader_seq(const struct journal_reader *r)
-{
-    return r->last;
-}
-
-void journal_reader_close(struct journal_reader *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n; i++)
-        close(r->fd[i]);
-    free(r->fd);
-    free(r->buf);
-    free(r);
-}

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "journal_read.h"
 #include "store.h"
 
 #define JOURNAL_COMPACT_MIN (4u * 1024 * 1024)
@@ -69,18 +70,11 @@ void journal_set_position(struct journal *j, const char *peer, uint64_t epoch,
                           uint64_t seq);
 
 /* A reader of this node's log for a peer that holds everything up to
- * after: NULL, with the reason, when the log cannot serve it (another
- * epoch, gone from the backlog, past the end): then a full walk. */
-struct journal_reader;
+ * after, to the end the log has now (node/journal_read.h): NULL, with
+ * the reason, when the log cannot serve it (another epoch, gone from the
+ * backlog, past the end): then a full walk. */
 struct journal_reader *journal_reader_open(struct journal *j, uint64_t epoch,
                                            uint64_t after, const char **why);
-/* The next record after `after`, up to the end the log had at open:
- * 1 (line valid until the next call), 0 done, -1 a file cannot be read. */
-int journal_reader_next(struct journal_reader *r, const char **line,
-                        size_t *len);
-/* Every record up to this number has been returned (or skipped). */
-uint64_t journal_reader_seq(const struct journal_reader *r);
-void journal_reader_close(struct journal_reader *r);
 
 /* Write, fsync and close (a clean stop; a compaction under way is
  * abandoned).  NULL is fine. */
