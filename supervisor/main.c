@@ -383,6 +383,7 @@ int main(int argc, char **argv)
     free(s->pid_path);
     free(s->state_path);
     free(s->lock_path);
+    sup_kept_free(s);
     log_close();
     close(s->lock_fd);
     return 0;

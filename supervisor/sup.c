@@ -146,6 +146,70 @@ void sup_write_pid(struct sup *s)
  * herdctl finds the herd by.  A /tmp cleaner or an `rm -rf run` takes
  * them while everything runs: put them back, so the herd stays
  * manageable (and a second supervisor cannot take the lock). */
+/* Refresh the copy of k's file when the file changed (read only then:
+ * a stat a tick otherwise). */
+static void keep_refresh(struct sup *s, struct sup_kept *k)
+{
+    char *path = config_run_path(&s->cfg, k->file), *data;
+    struct stat st;
+    int fd;
+
+    if (!path)
+        return;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    free(path);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_size > SUP_KEPT_MAX ||
+        (k->data && st.st_dev == k->dev && st.st_ino == k->ino &&
+         st.st_size == k->size &&
+         st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec ==
+             k->mtime_ns)) {
+        close(fd);
+        return;
+    }
+    data = malloc((size_t)st.st_size);
+    if (data && read(fd, data, (size_t)st.st_size) == st.st_size) {
+        free(k->data);
+        k->data = data;
+        k->len = (size_t)st.st_size;
+        k->dev = st.st_dev;
+        k->ino = st.st_ino;
+        k->size = st.st_size;
+        k->mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    } else {
+        free(data);
+    }
+    close(fd);
+}
+
+/* run_dir was removed: put back the key files the herd was using. */
+static void keep_restore(struct sup *s)
+{
+    for (size_t i = 0; i < sizeof s->kept / sizeof *s->kept; i++) {
+        struct sup_kept *k = &s->kept[i];
+        char *path = k->data ? config_run_path(&s->cfg, k->file) : NULL;
+        if (!path)
+            continue;
+        if (fs_write_atomic(path, k->data, k->len, 0600) < 0)
+            log_msg(LOG_ERROR, "cannot restore %s: %s", path, strerror(errno));
+        else
+            log_msg(LOG_WARN, "restored %s, which went with run_dir", path);
+        free(path);
+        free(k->data);          /* re-read from the new file */
+        k->data = NULL;
+    }
+}
+
+void sup_kept_free(struct sup *s)
+{
+    for (size_t i = 0; i < sizeof s->kept / sizeof *s->kept; i++) {
+        free(s->kept[i].data);
+        s->kept[i].data = NULL;
+    }
+}
+
 void sup_check_run_dir(struct sup *s)
 {
     struct stat st, lk;
@@ -154,6 +218,10 @@ void sup_check_run_dir(struct sup *s)
 
     if (s->shutting_down)
         return;
+    if (!s->kept[0].file) {
+        s->kept[0].file = "herd.secret";
+        s->kept[1].file = "herd.keyring";
+    }
     if (stat(s->cfg.run_dir, &st) < 0) {
         if (fs_mkdir_p(s->cfg.run_dir, 0700) < 0) {
             log_msg(LOG_ERROR, "run_dir %s is gone and cannot be re-created: "
@@ -162,7 +230,10 @@ void sup_check_run_dir(struct sup *s)
         }
         log_msg(LOG_WARN, "run_dir %s was removed; re-created it",
                 s->cfg.run_dir);
+        keep_restore(s);
     }
+    for (size_t i = 0; i < sizeof s->kept / sizeof *s->kept; i++)
+        keep_refresh(s, &s->kept[i]);
     if (fstat(s->lock_fd, &lk) < 0 || gone(s->lock_path, lk.st_dev, lk.st_ino)) {
         static int complained;  /* once, not four times a second */
         if (sup_take_lock(s) == 0) {

@@ -14,6 +14,21 @@
 
 struct http;
 
+/* A copy of a key file of run_dir (herd.secret, herd.keyring), to put
+ * back if run_dir is removed under the herd: a node restarted after
+ * that would otherwise make a new secret and be refused by the rest. */
+struct sup_kept {
+    const char *file;           /* its name in run_dir */
+    char *data;                 /* NULL until seen */
+    size_t len;
+    dev_t dev;
+    ino_t ino;
+    long long mtime_ns;
+    off_t size;
+};
+
+#define SUP_KEPT_MAX (64 * 1024)   /* bigger ones are not kept */
+
 struct sup {
     struct ev_loop *loop;
     char *config_path;          /* absolute */
@@ -32,6 +47,7 @@ struct sup {
     int notify_fd;              /* herdctl waits on it; -1 once told */
     struct child *children;
     struct http *http;          /* the HTTP face (http.h), NULL when off */
+    struct sup_kept kept[2];
     ev_io ctl_w;
     ev_child child_w;
     ev_signal term_w, int_w, hup_w;
@@ -80,5 +96,7 @@ void sup_write_pid(struct sup *s);
 /* Put back run_dir, the lock, socket, pid and state files if something
  * removed them (once a tick). */
 void sup_check_run_dir(struct sup *s);
+/* Free the copies sup_check_run_dir keeps. */
+void sup_kept_free(struct sup *s);
 
 #endif

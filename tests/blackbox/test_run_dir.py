@@ -99,6 +99,27 @@ def test_run_dir_removed_is_recreated(make_herd):
              what="A to be restarted")
 
 
+def test_secret_survives_rm_run(make_herd):
+    """The herd secret goes with run/; the supervisor puts it back, so a
+    node restarted afterwards still links with the others."""
+    h, sup, pids = _herd(make_herd)
+    with open(h.run_path("herd.secret"), "rb") as f:
+        secret = f.read()
+    shutil.rmtree(os.path.join(h.dir, "run"))
+    _files_back(h, sup)
+    wait_for(lambda: os.path.exists(h.run_path("herd.secret")), timeout=20,
+             what="herd.secret to be restored")
+    with open(h.run_path("herd.secret"), "rb") as f:
+        assert f.read() == secret
+    assert stat.S_IMODE(os.stat(h.run_path("herd.secret")).st_mode) == 0o600
+    os.kill(pids[0], signal.SIGKILL)
+    wait_for(lambda: (lambda a: a["pid"] not in (None, pids[0]) and
+                      a["state"] == "running" and a["links_up"] == 1)(
+                          h.node("A")), timeout=30,
+             what="A to restart and link again")
+    h.wait_links("B", 1)
+
+
 def test_no_second_supervisor_after_rm_run(make_herd):
     h, sup, pids = _herd(make_herd)
     remove_run_dir(h)
