@@ -17,14 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/container.h"
 #include "common/fsutil.h"
 #include "common/htime.h"
 #include "common/log.h"
 #include "lib/procs.h"
 #include "sup.h"
 
-#define container_of(ptr, type, member) \
-    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 static void spawn(struct child *c);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "common/container.h"
 #include "common/ctlproto.h"
 #include "common/log.h"
 #include "sup.h"
@@ -251,8 +252,6 @@ struct ctl_conn {
 static struct ctl_conn *conns;
 static int n_conns;
 
-#define conn_of(ptr, member) \
-    ((struct ctl_conn *)(void *)((char *)(ptr) - offsetof(struct ctl_conn, member)))
 
 static void conn_close(struct ctl_conn *k)
 {
@@ -345,7 +344,7 @@ static void conn_serve(struct ctl_conn *k)
 
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct ctl_conn *k = conn_of(w, io);
+    struct ctl_conn *k = container_of(w, struct ctl_conn, io);
 
     (void)loop;
     if (k->out) {
@@ -373,7 +372,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_conn_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct ctl_conn *k = conn_of(w, deadline);
+    struct ctl_conn *k = container_of(w, struct ctl_conn, deadline);
 
     (void)loop;
     (void)revents;
@@ -388,7 +387,7 @@ static void on_conn_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct sup *s = (struct sup *)(void *)((char *)w - offsetof(struct sup, ctl_w));
+    struct sup *s = container_of(w, struct sup, ctl_w);
 
     (void)revents;
     for (int i = 0; i < 16; i++) {
