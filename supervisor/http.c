@@ -93,6 +93,18 @@ static void put_number(struct buf *b, double v)
         put(b, "%.17g", v);
 }
 
+/* A metric name as the node wrote it, checked before it is printed. */
+static int valid_metric_name(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              *p == '_' || *p == ':' || (p > s && *p >= '0' && *p <= '9')))
+            return 0;
+    return 1;
+}
+
 /* name{node="N",k="v",...[,le="x"]} value */
 static void put_sample(struct buf *b, const char *name, const char *suffix,
                        const char *node, const cJSON *labels, const char *le,
@@ -109,7 +121,11 @@ static void put_sample(struct buf *b, const char *name, const char *suffix,
         first = 0;
     }
     cJSON_ArrayForEach(l, labels) {
-        if (!cJSON_IsString(l) || !l->string)
+        /* A label name as the format allows ([a-zA-Z_][a-zA-Z0-9_]*),
+         * whatever a damaged status file holds. */
+        if (!cJSON_IsString(l) || !valid_metric_name(l->string) ||
+            strchr(l->string, ':') || strcmp(l->string, "node") == 0 ||
+            strcmp(l->string, "le") == 0)
             continue;
         put(b, "%s%s=\"", first ? "" : ",", l->string);
         put_escaped(b, l->valuestring, 1);
@@ -127,18 +143,6 @@ static double num(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-/* A metric name as the node wrote it, checked before it is printed. */
-static int valid_metric_name(const char *s)
-{
-    if (!s || !*s)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              *p == '_' || *p == ':' || (p > s && *p >= '0' && *p <= '9')))
-            return 0;
-    return 1;
 }
 
 /* One node's series of family f (a "metrics" entry of its status). */

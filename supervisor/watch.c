@@ -51,10 +51,25 @@ static char *read_small(const char *path)
     return text;
 }
 
+/* pid runs and is a herd-node (not a stranger that took a dead node's
+ * pid). */
 static int alive(pid_t pid)
 {
     int st = pid > 0 ? procs_state(pid) : 0;
-    return st != 0 && st != 'Z' && st != 'X';
+    char path[64], comm[32] = "";
+    FILE *f;
+
+    if (st == 0 || st == 'Z' || st == 'X')
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return 0;
+    if (!fgets(comm, sizeof comm, f))
+        comm[0] = '\0';
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
+    return strcmp(comm, "herd-node") == 0;
 }
 
 static void watch_node(struct child *c)
