@@ -28,6 +28,7 @@
 #define SILENCE_LIMIT 20.0      /* a peer quiet this long is gone */
 #define LINK_OUTPUT_MAX (8u << 20)  /* per link; past it, drop and resync */
 #define MARK_EVERY 1024         /* incremental catch-up: a MARK this often */
+#define FILL_BUDGET 16384       /* log records read per fill_catchup() */
 /* Listener: handshakes not yet proven, bounded per link, per source
  * address and in all, and in time.  A real dialer proves itself within
  * a round trip, so these are far above what it needs. */
@@ -76,6 +77,7 @@ struct link {
     double refused_said;
     char refused_why[120];
     ev_timer retry;
+    ev_timer more;              /* the catch-up goes on next turn */
     double backoff;
     double last_tx;
     /* catch-up we send: next record, and how many so far */
@@ -235,7 +237,8 @@ static void send_at(struct link *l, const char *line, size_t len)
 /* The next record of an incremental catch-up: 1 with it, 0 at the end.
  * A record superseded since (the store holds another line for that
  * client) is skipped: the newer one is later in the log. */
-static int next_from_log(struct link *l, const char **line, size_t *len)
+static int next_from_log(struct link *l, const char **line, size_t *len,
+                         unsigned *budget)
 {
     for (;;) {
         struct proto_at at;
@@ -255,13 +258,18 @@ static int next_from_log(struct link *l, const char **line, size_t *len)
         }
         if (rc == 0)
             return 0;
+        if (*budget > 0)
+            --*budget;
         if (proto_parse_at(*line, *len, &at) < 0)
             continue;
         r = store_find(&l->node->store, at.id.p, at.id.len);
         if (r) {
             held = record_line(r, &hlen);
-            if (hlen != *len || memcmp(held, *line, hlen) != 0)
+            if (hlen != *len || memcmp(held, *line, hlen) != 0) {
+                if (*budget == 0)
+                    return 2;   /* enough for one turn of the loop */
                 continue;
+            }
         }
         return 1;
     }
@@ -270,9 +278,14 @@ static int next_from_log(struct link *l, const char **line, size_t *len)
 /* Send catch-up records while the output queue has room for them. */
 static void fill_catchup(struct link *l)
 {
+    if (ev_is_active(&l->more))
+        return;                 /* a turn of the loop first */
     struct conn *c = l->conn;
     char stack[64];
     size_t target = LINK_OUTPUT_MAX / 4;
+    /* Records read from the log per call: a long run of superseded ones
+     * (skipped, nothing sent) must not hold the loop either. */
+    unsigned budget = FILL_BUDGET;
 
     while (l->sending_catchup && !c->closed && buf_len(&c->out) < target) {
         const char *line = NULL;
@@ -280,9 +293,18 @@ static void fill_catchup(struct link *l)
         int more;
 
         if (l->reader) {
-            more = next_from_log(l, &line, &len);
+            more = next_from_log(l, &line, &len, &budget);
             if (more < 0)
                 continue;       /* now walking */
+            if (more == 2) {
+                /* Give the loop back; go on from here next turn (a
+                 * drain could call us again before the loop runs). */
+                send_mark(l, l->mark_epoch, journal_reader_seq(l->reader));
+                ev_timer_stop(l->node->loop, &l->more);
+                ev_timer_set(&l->more, 0., 0.);
+                ev_timer_start(l->node->loop, &l->more);
+                return;
+            }
         } else {
             /* Records stored after link-up are flooded as they arrive;
              * the walk may still meet some of them, which costs a stale
@@ -915,6 +937,16 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
         dial(l);
 }
 
+static void on_more(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct link *l = container_of(w, struct link, more);
+
+    (void)loop;
+    (void)revents;
+    if (l->conn && l->state == LINK_UP && l->sending_catchup)
+        fill_catchup(l);
+}
+
 static struct link *new_link(struct node *n, const struct node_conf *peer)
 {
     struct link *l = calloc(1, sizeof *l);
@@ -932,6 +964,7 @@ static struct link *new_link(struct node *n, const struct node_conf *peer)
                          &l->stats.their_seq) == 0)
         l->stats.their_epoch = l->stats.their_seq = 0;
     ev_timer_init(&l->retry, on_retry, 0., 0.);
+    ev_timer_init(&l->more, on_more, 0., 0.);
     return l;
 }
 
@@ -948,6 +981,7 @@ static void free_link(struct link *l)
     if (l->conn)
         conn_close(l->conn, "link removed");
     ev_timer_stop(l->node->loop, &l->retry);
+    ev_timer_stop(l->node->loop, &l->more);
     resolve_cancel(l->resolving);
     journal_reader_close(l->reader);
     free(l);

@@ -271,3 +271,28 @@ def test_backlog_past_compaction(pair, backlog_mb, mode):
     assert pr.status("B")["clients"] == 10 + 2401
     assert pr.held("B", "after-compaction").endswith(" 1750000900.000000000")
     assert pr.held("B", big[-1]).startswith("AT A ")
+
+
+def test_superseded_records_are_skipped(pair):
+    """While the link is down one client moves 20,000 times at A: the
+    incremental catch-up sends its newest record, not the 19,999 it has
+    since replaced (and reads them in more than one turn of the loop,
+    FILL_BUDGET at a time, while A keeps answering)."""
+    pr = pair(n=10)
+    pr.start("B")
+    pr.start("A")
+    pr.settled()
+    before = pr.counts()
+    pr.cut()
+    moves = ["IAMAT mover +%02d.000000+021.000000 1750000000.%09d"
+             % (k % 80, k) for k in range(20000)]
+    for i in range(0, len(moves), 5000):
+        pr.write("A", moves[i:i + 5000])
+    pr.proxy.heal()
+    ca, cb = pr.settled(before)
+    # ca: what A sent (its link's figures); cb: what B sent.
+    assert ca["mode"] == cb["mode"] == "incremental", (ca, cb)
+    assert ca["sent_records"] == 1, ca
+    assert cb["sent_records"] == 0, cb
+    assert pr.held("B", "mover").endswith(" 1750000000.000019999")
+    assert pr.held("A", "mover") == pr.held("B", "mover")
