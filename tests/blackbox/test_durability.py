@@ -352,6 +352,12 @@ def compacted_node(h, name="Hill"):
              what="a snapshot")
     wait_for(lambda: os.path.getsize(journal) < 1024 * 1024, timeout=15,
              what="the journal to shrink")
+    # The snapshot is renamed into place before NAME.journal.old is
+    # retired; the log line comes after both, so a kill -9 from here on
+    # finds the compaction finished.
+    wait_for(lambda: re.search(r"journal: compacted \d+ records into "
+                               r"\S+%s\.snapshot" % name, h.log(name)),
+             timeout=15, what="the compaction in the log")
     return acks
 
 
