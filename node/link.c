@@ -92,6 +92,9 @@ struct link {
     struct journal_reader *reader;  /* sending from our log; NULL: walk */
     uint64_t mark_epoch, marked;    /* the last HERD-MARK we sent */
     unsigned since_mark;        /* records sent since it */
+    int missed;                 /* a record from the peer was not stored
+                                   (out of memory): ignore its MARKs until
+                                   the next link-up */
     struct link_catchup stats;
     int failures;               /* dial failures in a row, for the log */
     /* dialer: the name lookup under way, and its answer's addresses,
@@ -392,6 +395,7 @@ static void link_up(struct link *l)
     k = peer_format_resume(epoch, seq, out, sizeof out);
     send_line(l, l->conn, out, k);
     l->awaiting_resume = 1;
+    l->missed = 0;
     l->sending_catchup = 0;
     l->receiving_catchup = 1;
     l->received = l->applied = 0;
@@ -402,13 +406,17 @@ static void link_up(struct link *l)
 static void handle_up_line(struct link *l, const char *line, size_t len)
 {
     struct peer_msg m;
+    enum store_result res;
     int applied;
 
     switch (peer_parse(line, len, &m)) {
     case PEER_MSG_AT:
         l->node->flood_received++;
-        applied = node_apply_update(l->node, m.at_line.p, m.at_line.len,
-                                    &m.at, l) == STORE_APPLIED;
+        res = node_apply_update(l->node, m.at_line.p, m.at_line.len, &m.at,
+                                l);
+        applied = res == STORE_APPLIED;
+        if (res == STORE_NOMEM)
+            l->missed = 1;      /* not held: no position past it */
         if (applied)
             metrics_flood_lag(&m.at, l->receiving_catchup);
         if (l->receiving_catchup) {
@@ -442,6 +450,8 @@ static void handle_up_line(struct link *l, const char *line, size_t len)
         /* Everything of the peer's log up to m.seq has reached us (and
          * been applied, or found older than held): remember it, in the
          * journal after those records. */
+        if (l->missed)
+            break;              /* the next link-up's catch-up resends */
         journal_set_position(l->node->journal, l->peer, m.epoch, m.seq);
         l->stats.their_epoch = m.epoch;
         l->stats.their_seq = m.seq;
