@@ -12,11 +12,12 @@ fail the build, only a server that does not start can.
 Environment: BENCH_RUNS (3), BENCH_TIME (3 s window), BENCH_WARMUP (1 s),
 BENCH_OUT (BENCHMARKS.md), BENCH_SKIP (comma list of figure keys:
 single16, single1, callgrind, herd5, converge_log, converge, halfload,
-memory, relearn, mesh, whatsat, whatsat_cg, emulator, catchup), BENCH_ONLY (the
+memory, relearn, mesh, whatsat, whatsat_cg, emulator, catchup, tls), BENCH_ONLY (the
 same, to run only those), BENCH_BIN (the bin/ to measure).  The WHATSAT
 figures (whatsat, whatsat_cg, emulator) have their own section of
 BENCHMARKS.md; a section is rewritten only when one of its figures ran.  The
-catchup figure has its own section too (bench:catchup markers).
+catchup and tls figures have their own sections too (bench:catchup and
+bench:tls markers).
 """
 
 import calendar
@@ -56,6 +57,8 @@ W_BEGIN = "<!-- bench:whatsat:begin -->"
 W_END = "<!-- bench:whatsat:end -->"
 CU_BEGIN = "<!-- bench:catchup:begin -->"
 CU_END = "<!-- bench:catchup:end -->"
+TLS_BEGIN = "<!-- bench:tls:begin -->"
+TLS_END = "<!-- bench:tls:end -->"
 CU_N = int(os.environ.get("BENCH_CATCHUP_N", "1000000"))
 
 # SPEC.md's five nodes.
@@ -150,7 +153,7 @@ def redis_start(tmp, port, wrap=()):
     return p
 
 
-def write_ini(d, topology, herd=(), places=None):
+def write_ini(d, topology, herd=(), places=None, http_off=True):
     """A herd.ini in d; places are google-legacy at a port where nothing
     listens, so a WHATSAT fails fast with the promised shape, unless
     places (the [places] lines) says otherwise.  herd: more [herd] lines."""
@@ -160,7 +163,8 @@ def write_ini(d, topology, herd=(), places=None):
                   "url = http://127.0.0.1:%d" % free_port(),
                   "key_env = HERD_BENCH_NO_KEY", "timeout_ms = 2000"]
     # http = off: the default port 12900 belongs to a herd a person runs.
-    lines = ["[herd]", "log_dir = logs", "run_dir = run", "http = off"] + \
+    lines = ["[herd]", "log_dir = logs", "run_dir = run"] + \
+        (["http = off"] if http_off else []) + \
         list(herd) + \
         ["", "[places]"] + list(places)
     for name, nbrs in topology.items():
@@ -174,15 +178,18 @@ def write_ini(d, topology, herd=(), places=None):
 
 
 def herd_start(tmp, topology, tag, wrap=(), herd=(), places=None,
-               only=None):
+               only=None, node=None):
     """Write a herd.ini for topology and start its nodes (or those named
-    in only).  Returns ({name: Popen}, {name: port}, directory)."""
+    in only), of the binary node (default bin/herd-node).  Returns
+    ({name: Popen}, {name: port}, directory)."""
     d = os.path.join(tmp, tag)
     os.makedirs(d, exist_ok=True)
-    ini, ports = write_ini(d, topology, herd, places)
+    # An older node (node=) may not know http = off; only the supervisor
+    # reads it, and none runs here.
+    ini, ports = write_ini(d, topology, herd, places, http_off=node is None)
     procs = {}
     for name in topology if only is None else only:
-        procs[name] = start(list(wrap) + [NODE, "-c", ini, name], d,
+        procs[name] = start(list(wrap) + [node or NODE, "-c", ini, name], d,
                             "node-" + name)
     for name in procs:
         wait_port(ports[name], procs[name], 60 if wrap else 30)
@@ -1566,6 +1573,159 @@ def before_after(figs):
     return L + [""]
 
 
+# ---- encrypted links against the plaintext links they replaced ----------
+
+TLS_SUBJECT = "Links: TLS 1.3 with an external PSK"
+
+
+def tls_base_build(tmp):
+    """bin/herd-node of the commit before the TLS links (the parent of the
+    commit whose subject starts with TLS_SUBJECT), built in a temporary
+    worktree; returns (path, short hash)."""
+    git = ["git", "-C", REPO]
+    h = subprocess.run(git + ["log", "--format=%H", "-1", "--fixed-strings",
+                              "--grep", TLS_SUBJECT], capture_output=True,
+                       text=True, check=True).stdout.strip()
+    if not h:
+        raise RuntimeError("no commit '%s...' in this history" % TLS_SUBJECT)
+    base = subprocess.run(git + ["rev-parse", "--short", h + "^"],
+                          capture_output=True, text=True,
+                          check=True).stdout.strip()
+    wt = os.path.join(tmp, "tls-base")
+    subprocess.run(git + ["worktree", "add", "--detach", wt, base],
+                   capture_output=True, check=True)
+    try:
+        # Only the node: the places data and the rest are not needed.
+        r = subprocess.run(["make", "-C", wt, "-j2", "BUILD=release",
+                            "bin/herd-node"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("building %s failed: %s" % (base, r.stderr[-500:]))
+        out = os.path.join(tmp, "herd-node-" + base)
+        shutil.copy(os.path.join(wt, "bin", "herd-node"), out)
+    finally:
+        subprocess.run(git + ["worktree", "remove", "--force", wt],
+                       capture_output=True)
+    return out, base
+
+
+def tls_herd5_run(tmp, tag, node):
+    procs, ports, d = herd_start(tmp, TOPOLOGY, tag, node=node)
+    try:
+        wait_links(d, TOPOLOGY, procs)
+        args = load_args(50, 16, [ports[n] for n in TOPOLOGY],
+                         extra=["-k", "10000"])
+        cpu0 = sum(proc_cpu_s(p.pid) for p in procs.values())
+        r = bench(args, WARMUP + WINDOW + 30)
+        # The floods finish and every status file is rewritten (at most
+        # twice a second): then CPU per update applied anywhere, a cost
+        # a busy machine inflates far less than it does the rate.
+        time.sleep(1.5)
+        cpu = sum(proc_cpu_s(p.pid) for p in procs.values()) - cpu0
+        applied = sum((status(d, n) or {}).get("applied", 0) for n in TOPOLOGY)
+        dead = crashed(procs)
+        if dead:
+            raise RuntimeError("%s died under load" % ", ".join(dead))
+    finally:
+        for p in procs.values():
+            stop(p)
+    return (r["rps"], 1e6 * cpu / applied if applied else float("nan")), args
+
+
+def tls_converge_run(tmp, tag, node, i):
+    names = [n for n in TOPOLOGY if n != "Hill"]
+    procs, ports, d = herd_start(tmp, TOPOLOGY, tag, node=node)
+    prefix = "cvtls-%d-%s-" % (os.getpid(), tag)
+    try:
+        wait_links(d, TOPOLOGY, procs)
+        args = ["converge", "--no-probe", "-n", "200", "-g", "5",
+                "--prefix", prefix, str(ports["Hill"])]
+        bench(args, 120)
+    finally:
+        for p in procs.values():
+            stop(p)
+    return conv_summary(*log_times(d, prefix), names), args
+
+
+def fig_tls(tmp):
+    """The five-node herd with TLS links against the same herd built from
+    the commit before them, in this run, alternating run by run; and the
+    idle two-hop convergence of each (from the logs)."""
+    base_node, base = tls_base_build(tmp)
+    load0 = os.getloadavg()[0]
+    rows, conv, cpu = [], [], []
+    for i in range(RUNS):
+        # Alternate which goes first, so a drift of the machine's load
+        # falls on both.
+        order = [("plain", base_node), ("tls", NODE)]
+        if i % 2:
+            order.reverse()
+        got = {}
+        for tag, node in order:
+            got[tag], args = tls_herd5_run(tmp, "tls5-%s-%d" % (tag, i), node)
+        rows.append((got["tls"][0], got["plain"][0]))
+        cpu.append((got["tls"][1], got["plain"][1]))
+        log("tls run %d: TLS %.0f/s %.2f us CPU/update, plaintext (%s) "
+            "%.0f/s %.2f us" % (i + 1, got["tls"][0], got["tls"][1], base,
+                                got["plain"][0], got["plain"][1]))
+        c_tls, cargs = tls_converge_run(tmp, "tlsc-tls-%d" % i, NODE, i)
+        c_plain, _ = tls_converge_run(tmp, "tlsc-plain-%d" % i, base_node, i)
+        conv.append((c_tls, c_plain))
+        log("tls run %d: two-hop p99 TLS %.0f us, plaintext %.0f us"
+            % (i + 1, c_tls["p99"], c_plain["p99"]))
+    return {"base": base, "rows": rows, "conv": conv, "cpu": cpu,
+            "load": (load0, os.getloadavg()[0]),
+            "cmd": shown(args), "conv_cmd": shown(cargs)}
+
+
+def report_tls(m, f):
+    tls = med([r[0] for r in f["rows"]])
+    plain = med([r[1] for r in f["rows"]])
+    ctls = med([c[0]["p99"] for c in f["conv"]])
+    cplain = med([c[1]["p99"] for c in f["conv"]])
+    L = [TLS_BEGIN, "",
+         "## Encrypted links (TLS 1.3) against the plaintext links before "
+         "them (issue 15)", "",
+         "The same five-node herd (SPEC.md's topology, C=50 D=16, 10,000 "
+         "ids, the load spread over all nodes) run with bin/herd-node and "
+         "with the node built from %s, the commit before the TLS links "
+         "(built by this script in a temporary git worktree, release "
+         "build), in this run, alternating which goes first; a fresh herd "
+         "per run.  Then the idle two-hop convergence from the logs (as "
+         "above: origin Hill, 200 samples 5 ms apart) for each." % f["base"],
+         "",
+         "| | TLS links | plaintext links (%s) | ratio |" % f["base"],
+         "|---|---|---|---|",
+         "| IAMAT/s, five-node herd (median) | %s | %s | **%.2fx** "
+         "(target >= 0.9x) |" % (fmt_rps(tls), fmt_rps(plain),
+                                 tls / plain if plain else float("nan")),
+         "| runs | %s | %s | |" % (
+             ", ".join(fmt_rps(r[0]) for r in f["rows"]),
+             ", ".join(fmt_rps(r[1]) for r in f["rows"])),
+         "| CPU (user + system, all five nodes) per update applied, "
+         "median | %.2f us | %.2f us | **%.2fx** |" % (
+             med([c[0] for c in f["cpu"]]), med([c[1] for c in f["cpu"]]),
+             med([c[0] for c in f["cpu"]]) / med([c[1] for c in f["cpu"]])),
+         "| two-hop convergence p99, idle (median of runs) | %.0f us | "
+         "%.0f us | target < 1 ms with TLS |" % (ctls, cplain),
+         "| two-hop p50 | %.0f us | %.0f us | |" % (
+             med([c[0]["p50"] for c in f["conv"]]),
+             med([c[1]["p50"] for c in f["conv"]])),
+         "",
+         "The machine's load average was %.1f when the figure started and "
+         "%.1f when it ended (%d CPUs); run-to-run spread above is the "
+         "measure of its noise.  The CPU row counts only the nodes' own "
+         "time, which a busy machine inflates far less than the rate."
+         % (f["load"][0], f["load"][1], os.cpu_count() or 0), "",
+         "Written by `make bench` (figure `tls`; `BENCH_ONLY=tls make bench` "
+         "runs only it), %s, %d runs of %.0f s after %.0f s warm-up:" % (
+             time.strftime("%Y-%m-%d", time.gmtime()), RUNS, WINDOW, WARMUP),
+         "",
+         "    BENCH_ONLY=tls make bench",
+         "    " + f["cmd"],
+         "    " + f["conv_cmd"], "", TLS_END, ""]
+    return "\n".join(L)
+
+
 def report_new(figs):
     L = []
     f = figs.get("halfload")
@@ -2178,7 +2338,8 @@ def main():
             ("whatsat_cg", lambda: fig_whatsat_cg(tmp)),
             ("whatsat", lambda: fig_whatsat(tmp)),
             ("emulator", lambda: fig_emulator(tmp)),
-            ("catchup", lambda: fig_catchup(tmp))]
+            ("catchup", lambda: fig_catchup(tmp)),
+            ("tls", lambda: fig_tls(tmp))]
     rc = 0
     t_begin = time.monotonic()
     try:
@@ -2202,6 +2363,7 @@ def main():
             with open(os.environ["BENCH_JSON"], "w") as f:
                 json.dump(figs, f, default=str)
         cu, cu_fail = figs.pop("catchup", None), failures.pop("catchup", None)
+        tl, tl_fail = figs.pop("tls", None), failures.pop("tls", None)
         main_figs = {k: v for k, v in figs.items() if k not in WHATSAT_KEYS}
         main_fail = {k: v for k, v in failures.items() if k not in WHATSAT_KEYS}
         if main_figs or main_fail:
@@ -2217,6 +2379,11 @@ def main():
             log("wrote the catch-up section of %s" % OUT)
         elif cu_fail:
             log("catch-up figure failed; its section is left as it was")
+        if tl:
+            write_section(report_tls(m, tl), TLS_BEGIN, TLS_END)
+            log("wrote the TLS section of %s" % OUT)
+        elif tl_fail:
+            log("tls figure failed; its section is left as it was")
     except KeyboardInterrupt:
         log("interrupted")
         rc = 130
