@@ -109,6 +109,34 @@ def test_half_close_with_more_whatsats_than_wait_at_once(procs, tmp_path, places
     sanitizer_clean(h)
 
 
+def test_half_close_while_paused_for_a_slow_reader(procs, tmp_path):
+    """A client pipelines far more than its output cap lets through, half-
+    closes, and only then reads: the node, paused on its unread replies,
+    still answers every request, then closes."""
+    import threading
+    h = one_node(procs, tmp_path, herd={"max_output_kb": "64"})
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connect
+    s.connect(("127.0.0.1", h.ports["Hill"]))
+    s.settimeout(60)
+    n = 40000                       # ~2.5 MB of replies
+    data = b"IAMAT slow +1+1 1621464827\n" * (n - 1) + b"IAMAT last +1+1 1"
+
+    def send():
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    sender.join(timeout=2)          # not reading yet: the node pauses
+    got = read_to_eof(s)
+    sender.join(timeout=10)
+    lines = got.split(b"\n")
+    assert len(lines) == n + 1 and lines[-1] == b"", len(lines)
+    assert all(x.startswith(b"AT Hill ") for x in lines[:-1])
+    at_line_ok(lines[-2] + b"\n", b"last +1+1 1")
+    sanitizer_clean(h)
+
+
 # --- 2 and 3. a last line with no "\n", any segmentation -------------------
 
 @pytest.mark.parametrize("together", [True, False], ids=["fin_with_data", "fin_apart"])
