@@ -226,3 +226,48 @@ def test_removed_key_drops_its_links_and_is_refused_at_once(procs, tmp_path):
              what="the link to come back on the new key")
     assert "link up: Pear (127.0.0.1:%d, key %s)" % (hosts.ports["Pear"], new) \
         in hosts.log("Apple")
+
+
+def test_secret_command_edges(procs, tmp_path):
+    """herdctl secret without a running herd: add starts the keyring from
+    herd.secret, a fresh key by default, mode 0600; ids, never secrets,
+    are printed; wrong uses are refused; check warns of an open keyring."""
+    ini, _ = write_ini(tmp_path, {"Apple": []})
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    (run / "herd.secret").write_text("first-secret-of-the-herd\n")
+    os.chmod(run / "herd.secret", 0o600)
+
+    def herdctl(*args):
+        return subprocess.run([binary("herdctl"), "-c", ini] + list(args),
+                              capture_output=True, text=True, timeout=30)
+    old = key_id(b"first-secret-of-the-herd")
+    r = herdctl("secret", "list")
+    assert r.returncode == 0 and r.stdout.startswith("%s primary (dials)\n" % old)
+    r = herdctl("secret", "add")
+    assert r.returncode == 0, r.stderr
+    new = r.stdout.split()[1]
+    ring = run / "herd.keyring"
+    assert os.stat(ring).st_mode & 0o777 == 0o600
+    text = ring.read_text().splitlines()
+    assert text[0] == "first-secret-of-the-herd" and len(text) == 2
+    assert key_id(text[1].encode()) == new and text[1] not in r.stdout
+    assert herdctl("secret", "list").stdout == \
+        "%s primary (dials)\n%s accepted\n" % (old, new)
+    # Adding the same secret again changes nothing.
+    (tmp_path / "same.key").write_text(text[1] + "\n")
+    r = herdctl("secret", "add", str(tmp_path / "same.key"))
+    assert r.returncode == 0 and "already" in r.stdout
+    assert len(ring.read_text().splitlines()) == 2
+    # Refusals: a short secret, an unknown id, no id, an unknown verb.
+    (tmp_path / "short.key").write_text("short\n")
+    r = herdctl("secret", "add", str(tmp_path / "short.key"))
+    assert r.returncode == 111 and "not a secret" in r.stderr
+    r = herdctl("secret", "use", "0" * 16)
+    assert r.returncode == 4 and "no key" in r.stderr
+    assert herdctl("secret", "use").returncode == 100
+    assert herdctl("secret", "rotate").returncode == 100
+    # An open keyring is warned of, as herd.secret is.
+    os.chmod(ring, 0o644)
+    r = herdctl("check")
+    assert "herd.keyring is open to others" in r.stderr, r.stderr

@@ -207,4 +207,11 @@ void ctl_check_perms(struct ctl *c)
                 "reads it can join the herd (chmod 600 %s)\n", secret,
                 (st.st_mode & 007) ? "others" : "its group", secret);
     free(secret);
+    /* The keyring holds the link secrets too (herdctl secret). */
+    secret = config_run_path(&c->cfg, "herd.keyring");
+    if (secret && stat(secret, &st) == 0 && (st.st_mode & 077))
+        fprintf(stderr, "herdctl: warning: %s is open to %s; anyone who "
+                "reads it can join the herd (chmod 600 %s)\n", secret,
+                (st.st_mode & 007) ? "others" : "its group", secret);
+    free(secret);
 }
