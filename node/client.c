@@ -51,6 +51,10 @@ struct client {
 /* A spare slot is for a neighbour's link opening, which comes at once;
  * a connection that says nothing keeps it no longer than this. */
 #define SPARE_FIRST_LINE_S 5.0
+/* When every spare slot is held, one held this long gives way to a new
+ * connection: a neighbour's opening comes well within it, so a stranger
+ * must open connections faster than this to keep one out. */
+#define SPARE_GIVE_WAY_S 0.5
 /* The node full, a client idle at least this long may be closed to admit
  * a new connection. */
 #define EVICT_IDLE_S 1.0
@@ -676,6 +680,25 @@ int client_evict_idle(struct node *n, ev_tstamp now)
                 "closing it, idle %.1f s, the longest, for a new connection",
                 cl->conn->id, n->cfg.max_clients, now - cl->last_active);
         conn_close(cl->conn, "closed for a new connection (node full)");
+        return 1;
+    }
+    return 0;
+}
+
+int client_evict_spare(struct node *n, ev_tstamp now)
+{
+    /* Every spare client is one whose first line has not come yet (a
+     * link opening leaves the client list; anything else is refused), so
+     * the least recently active is the oldest unproven one. */
+    for (struct client *cl = lru_head; cl; cl = cl->lru_next) {
+        if (!cl->spare || cl->conn->closed)
+            continue;
+        if (now - cl->opened < SPARE_GIVE_WAY_S)
+            return 0;
+        log_msg(LOG_WARN, "client %lu: every spare slot is held (%zu); "
+                "closing the oldest, which has not opened a link, for a new "
+                "connection", cl->conn->id, n->n_spare);
+        conn_close(cl->conn, "closed for a new connection (spare slots full)");
         return 1;
     }
     return 0;

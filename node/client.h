@@ -12,6 +12,12 @@ void client_accept(struct node *n, int fd, const char *addr, int spare);
  * has been idle (nothing under way) at least 1 s.  1 when one was closed. */
 int client_evict_idle(struct node *n, ev_tstamp now);
 
+/* Every spare slot is held: close the oldest connection in one (none of
+ * them has opened a link yet) if it has been there 0.5 s, so strangers
+ * who keep reconnecting cannot hold a neighbour out.  1 when one was
+ * closed. */
+int client_evict_spare(struct node *n, ev_tstamp now);
+
 /* Once a second: close connections that sent no request within
  * idle_timeout_s of connecting (5 s in a spare slot), and those silent
  * for idle_timeout_s with nothing under way. */

@@ -131,11 +131,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         /* Full: like nginx with its keep-alive connections, make room
          * by closing the client idle the longest (1 s at least).  Else
          * the connection may take a spare slot, which only a neighbour's
-         * link opening keeps (client.c); past those, it is refused. */
+         * link opening keeps (client.c); when all are held, the oldest
+         * of them gives way after 0.5 s, since a neighbour's opening
+         * comes at once; else the connection is refused. */
         int spare = 0;
         if (n->n_clients - n->n_spare >= (size_t)n->cfg.max_clients &&
             !client_evict_idle(n, ev_now(loop))) {
-            if (n->n_spare >= PEER_HEADROOM) {
+            if (n->n_spare >= PEER_HEADROOM && !client_evict_spare(n, ev_now(loop))) {
                 log_msg(LOG_WARN, "refused %s: %zu connections already", addr,
                         n->n_clients);
                 client_refuse(fd, "? too many clients\n");

@@ -599,6 +599,66 @@ def test_full_node_still_links(procs, tmp_path):
         sanitizer_clean(h, name)
 
 
+def test_strangers_reconnecting_cannot_hold_the_spare_slots(procs, tmp_path):
+    """Jaquez is full and a stranger keeps all 64 spare slots held,
+    opening a new connection the moment one is closed (after 5 s without
+    a link opening, or to make room).  A spare held 0.5 s gives way to a
+    newcomer, so Hill, whose opening follows its connect at once, links;
+    without that, the stranger's reconnects win every freed slot."""
+    import threading
+    h = Herd(procs, tmp_path, topology={"Hill": ["Jaquez"], "Jaquez": []},
+             herd={"max_clients": "2"})
+    h.start("Jaquez")
+    # The start's probe (client 1) must be gone, or a busy client could
+    # land in a spare slot and be the one that gives way.
+    wait_for(lambda: "client 1 closed" in h.log("Jaquez"),
+             what="the start probe's close")
+    busy = busy_clients(h, 2)
+    wait_for(lambda: h.log("Jaquez").count("connected from") == 3,
+             what="the busy clients")
+    assert "spare slot" not in h.log("Jaquez")
+    stop = threading.Event()
+    held = [raw(h, "Jaquez") for _ in range(64)]
+    lock = threading.Lock()
+
+    def stranger():
+        while not stop.is_set():
+            with lock:
+                for i, s in enumerate(held):
+                    s.setblocking(False)
+                    try:
+                        gone = s.recv(4096) == b""
+                    except BlockingIOError:
+                        gone = False
+                    except OSError:
+                        gone = True
+                    if gone:
+                        s.close()
+                        try:
+                            held[i] = raw(h, "Jaquez")
+                        except OSError:
+                            pass
+            stop.wait(0.001)
+
+    t = threading.Thread(target=stranger, daemon=True)
+    t.start()
+    try:
+        h.start("Hill")
+        h.wait_links(timeout=30)
+        log = h.log("Jaquez")
+        assert "every spare slot is held (64); closing the oldest" in log, log[-3000:]
+    finally:
+        stop.set()
+        t.join()
+        with lock:
+            for s in held:
+                s.close()
+    busy[1].sendall(b" +1+1 1\n")
+    at_line_ok(busy[1].recv(4096), b"busy +1+1 1", b"Jaquez")
+    for name in ("Hill", "Jaquez"):
+        sanitizer_clean(h, name)
+
+
 def soft_nofile(pid):
     with open("/proc/%d/limits" % pid) as f:
         for line in f:
