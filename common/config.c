@@ -848,17 +848,20 @@ int config_find_node(const struct herd_config *c, const char *name)
     return -1;
 }
 
+/* The name of a choice's value, as herd.ini spells it; fallback (the
+ * default's name) for a value outside the enum. */
+static const char *choice_name(const struct choice *ch, int value,
+                               const char *fallback)
+{
+    for (; ch->name; ch++)
+        if (ch->value == value)
+            return ch->name;
+    return fallback;
+}
+
 const char *config_provider_name(enum places_provider p)
 {
-    switch (p) {
-    case PLACES_GOOGLE:
-        return "google";
-    case PLACES_GOOGLE_LEGACY:
-        return "google-legacy";
-    case PLACES_LOCAL:
-        break;
-    }
-    return "local";
+    return choice_name(PROVIDER_CHOICES, (int)p, "local");
 }
 
 char *config_places_base(const struct herd_config *c)
@@ -881,15 +884,7 @@ char *config_places_base(const struct herd_config *c)
 
 const char *config_fsync_name(enum fsync_mode m)
 {
-    switch (m) {
-    case FSYNC_ALWAYS:
-        return "always";
-    case FSYNC_NO:
-        return "no";
-    case FSYNC_EVERYSEC:
-        break;
-    }
-    return "everysec";
+    return choice_name(FSYNC_CHOICES, (int)m, "everysec");
 }
 
 char *config_run_path(const struct herd_config *c, const char *file)
