@@ -48,6 +48,10 @@ def test_link_traffic_is_encrypted_on_the_wire(procs, tmp_path):
     # Barrier: Pear has applied the last one from the link.
     wait_for(lambda: "update from Apple: %s" % ids[-1] in h.log("Pear"),
              what="the last update to cross the link")
+    # And tcpdump (-U: a write per packet) has written what it saw of the
+    # clients: on a busy machine it can lag behind the node.
+    wait_for(lambda: all(c.encode() in client_cap.read_bytes() for c in ids),
+             what="every client line in the client capture")
     for p in dumps:
         stop(p)
     link = link_cap.read_bytes()
