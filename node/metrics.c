@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "common/config.h"
-#include "link.h"
 #include "node.h"
 
 /* 50 us to 60 s: covers a request served from memory as well as a flood
@@ -353,7 +352,8 @@ static void process_metrics(cJSON *arr, const struct node *n)
           NULL, NULL, NULL, NULL, (double)(long long)n->started);
 }
 
-cJSON *metrics_json(const struct node *n)
+cJSON *metrics_json(const struct node *n, const struct metrics_link *links,
+                    size_t n_links)
 {
     cJSON *arr = cJSON_CreateArray(), *s;
 
@@ -386,15 +386,14 @@ cJSON *metrics_json(const struct node *n)
           NULL, NULL, NULL, NULL, (double)n->n_clients);
     s = family(arr, "herd_link_up", "gauge",
                "1 while the link to the peer is up, else 0.");
-    for (size_t i = 0; i < n->n_links; i++)
-        value(s, "peer", link_peer(n->links[i]), NULL, NULL,
-              link_state(n->links[i]) == LINK_UP);
+    for (size_t i = 0; i < n_links; i++)
+        value(s, "peer", links[i].peer, NULL, NULL, links[i].up);
     s = family(arr, "herd_link_drops_total", "counter",
                "Times the link to the peer went down after being up.");
     /* Per-peer counters only once they count something: a node with
      * thousands of links keeps its status file small. */
-    for (size_t i = 0; i < n->n_links; i++) {
-        struct peer_stats *p = peer(link_peer(n->links[i]));
+    for (size_t i = 0; i < n_links; i++) {
+        struct peer_stats *p = peer(links[i].peer);
         if (p && p->drops)
             value(s, "peer", p->name, NULL, NULL, (double)p->drops);
     }
@@ -403,8 +402,8 @@ cJSON *metrics_json(const struct node *n)
           NULL, NULL, NULL, NULL, (double)m.dial_failures);
     s = family(arr, "herd_catchup_records_total", "counter",
                "Catch-up records sent to (out) and received from (in) the peer.");
-    for (size_t i = 0; i < n->n_links; i++) {
-        struct peer_stats *p = peer(link_peer(n->links[i]));
+    for (size_t i = 0; i < n_links; i++) {
+        struct peer_stats *p = peer(links[i].peer);
         for (int d = 0; p && d < METRICS_DIRS; d++)
             if (p->catchup[d])
                 value(s, "peer", p->name, "direction", dir_name[d],

@@ -59,10 +59,19 @@ void metrics_places_refused(void);
  * the writer's rate). */
 void metrics_status_written(void);
 
+/* One link as the metrics see it, handed in by the status writer, so
+ * this module counts what link.c tells it and never calls back into it. */
+struct metrics_link {
+    const char *peer;
+    int up;
+};
+
 /* Every metric of the node as the status file's "metrics" array:
  * [{"name","type","help","series":[{"labels":{..},"value"|"buckets","sum",
- * "count"}]}], histograms with "le" beside.  NULL when memory is short. */
-struct cJSON *metrics_json(const struct node *n);
+ * "count"}]}], histograms with "le" beside; links are the node's links,
+ * in its order.  NULL when memory is short. */
+struct cJSON *metrics_json(const struct node *n,
+                           const struct metrics_link *links, size_t n_links);
 
 /* Free the per-peer tables (at exit, for leak checkers). */
 void metrics_free(void);
