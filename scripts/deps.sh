@@ -16,7 +16,7 @@ what=${1:-run}
 # depends on it, and Debian's OpenSSL flavour conflicts with it.
 PACKAGES_RUN="build-essential pkg-config libev-dev libcurl4-gnutls-dev
 libcjson-dev libinih-dev libhts-dev libssl-dev libmicrohttpd-dev
-libc-ares-dev libjsmn-dev zlib1g-dev"
+libc-ares-dev zlib1g-dev"
 
 # The tests: cmocka, pytest, the fuzzers' clang, valgrind, systemd's
 # unit checker, ip netns, and the real components the tests drive
