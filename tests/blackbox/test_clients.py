@@ -559,12 +559,20 @@ def test_full_node_closes_the_client_idle_longest(procs, tmp_path):
 
 def busy_clients(h, n):
     """n connections each in the middle of a line: not idle, so never
-    closed to make room (until idle_timeout_s)."""
+    closed to make room (until idle_timeout_s).  Each in a regular slot:
+    the start's probe (client 1) must be gone first, or the last could
+    land in a spare slot, the kind that gives way to newcomers."""
+    name = "Jaquez" if "Jaquez" in h.procs else "Hill"
+    wait_for(lambda: "client 1 closed" in h.log(name),
+             what="the start probe's close")
     out = []
     for _ in range(n):
-        s = raw(h, "Jaquez" if "Jaquez" in h.procs else "Hill")
+        s = raw(h, name)
         s.sendall(b"IAMAT busy")
         out.append(s)
+    wait_for(lambda: h.log(name).count("connected from") == n + 1,
+             what="the busy clients")
+    assert "spare slot" not in h.log(name)
     return out
 
 
@@ -609,14 +617,7 @@ def test_strangers_reconnecting_cannot_hold_the_spare_slots(procs, tmp_path):
     h = Herd(procs, tmp_path, topology={"Hill": ["Jaquez"], "Jaquez": []},
              herd={"max_clients": "2"})
     h.start("Jaquez")
-    # The start's probe (client 1) must be gone, or a busy client could
-    # land in a spare slot and be the one that gives way.
-    wait_for(lambda: "client 1 closed" in h.log("Jaquez"),
-             what="the start probe's close")
     busy = busy_clients(h, 2)
-    wait_for(lambda: h.log("Jaquez").count("connected from") == 3,
-             what="the busy clients")
-    assert "spare slot" not in h.log("Jaquez")
     stop = threading.Event()
     held = [raw(h, "Jaquez") for _ in range(64)]
     lock = threading.Lock()
