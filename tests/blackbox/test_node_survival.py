@@ -175,6 +175,9 @@ def test_many_connections_and_disconnects(procs, tmp_path):
 
 def test_too_many_clients_refused_with_a_line(procs, tmp_path):
     h = one_node(procs, tmp_path, herd={"max_clients": "2"})
+    # The start's probe gone first, so both kept clients take regular slots.
+    wait_for(lambda: "client 1 closed" in h.log("Hill"),
+             what="the start probe's close")
     # max_clients served (mid-line, so never idle enough to be closed for
     # a newcomer), plus 64 spare slots kept for neighbours' links.
     keep = [h.client("Hill") for _ in range(2)]
