@@ -9,7 +9,6 @@
 
 #include "common/places_reply.h"
 
-static const long statuses[] = {0, 200, 204, 301, 400, 403, 404, 429, 500, 503};
 
 static int promised(const char *key)
 {
@@ -56,17 +55,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long http_status;
     char *body, *out;
 
-    if (size < 2)
+    if (fuzz_places_input(data, size, &max_results, &http_status, &body,
+                          &size) < 0)
         return 0;
-    /* First byte: the bound; second: the HTTP status; the rest: body. */
-    max_results = 1 + data[0] % 20;
-    http_status = data[1] < 200 ? statuses[data[1] % 10] : (long)data[1] * 3;
-    size -= 2;
-    /* A copy of exactly size bytes, so ASan sees any read past it. */
-    body = malloc(size ? size : 1);
-    FUZZ_CHECK(body);
-    if (size)
-        memcpy(body, data + 2, size);
 
     out = places_reply_legacy(http_status, body, size, max_results);
     check_reply(out, max_results);
