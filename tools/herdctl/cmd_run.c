@@ -385,6 +385,29 @@ static int wait_gone(const pid_t *pids, size_t n, double timeout)
     }
 }
 
+/* How long a stop may take: the supervisor's grace period for its
+ * children, then room for it to reap them and exit. */
+static double stop_timeout(const struct ctl *c)
+{
+    return c->cfg.stop_grace_s + 15.0;
+}
+
+/* The end of a whole-herd stop: wait for every pid, then say the herd
+ * stopped, or which pids have not (EX_SYS). */
+static int finish_stop(const struct ctl *c, const pid_t *pids, size_t np)
+{
+    if (!wait_gone(pids, np, stop_timeout(c))) {
+        fprintf(stderr, "herdctl: some processes have not stopped:");
+        for (size_t i = 0; i < np; i++)
+            if (!ctl_pid_gone(pids[i]))
+                fprintf(stderr, " %d", (int)pids[i]);
+        fprintf(stderr, "\n");
+        return EX_SYS;
+    }
+    printf("herd stopped (%zu processes)\n", np);
+    return EX_OK;
+}
+
 /* Send "VERB NODE" to the supervisor, then wait until the process the
  * node had in its answer is gone; *pid gets that pid (0 when it had
  * none).  0, or herdctl's exit code (message printed). */
@@ -407,7 +430,7 @@ static int node_request(struct ctl *c, const char *verb, const char *node,
     }
     *pid = pid_of(ctl_find_node(st, node));
     cJSON_Delete(st);
-    if (!wait_gone(pid, 1, c->cfg.stop_grace_s + 15.0)) {
+    if (!wait_gone(pid, 1, stop_timeout(c))) {
         fprintf(stderr, "herdctl: %s (pid %d) has not stopped\n", node,
                 (int)*pid);
         return EX_SYS;
@@ -465,23 +488,13 @@ static int stop_by_signal(struct ctl *c, int rc)
         kill(sups[i], SIGCONT);     /* a stopped one must see it */
         pids[np++] = sups[i];
     }
-    if (!wait_gone(pids, np, c->cfg.stop_grace_s + 15.0)) {
-        fprintf(stderr, "herdctl: some processes have not stopped:");
-        for (size_t i = 0; i < np; i++)
-            if (!ctl_pid_gone(pids[i]))
-                fprintf(stderr, " %d", (int)pids[i]);
-        fprintf(stderr, "\n");
-        return EX_SYS;
-    }
-    printf("herd stopped (%zu processes)\n", np);
-    return EX_OK;
+    return finish_stop(c, pids, np);
 }
 
 int cmd_stop(struct ctl *c, const char *node)
 {
     cJSON *st = NULL, *n;
     int rc;
-    double timeout = c->cfg.stop_grace_s + 15.0;
 
     if (node) {
         pid_t pid;
@@ -515,16 +528,7 @@ int cmd_stop(struct ctl *c, const char *node)
     if (cJSON_IsNumber(sp))
         pids[np++] = (pid_t)sp->valuedouble;
     cJSON_Delete(st);
-    if (!wait_gone(pids, np, timeout)) {
-        fprintf(stderr, "herdctl: some processes have not stopped:");
-        for (size_t i = 0; i < np; i++)
-            if (!ctl_pid_gone(pids[i]))
-                fprintf(stderr, " %d", (int)pids[i]);
-        fprintf(stderr, "\n");
-        return EX_SYS;
-    }
-    printf("herd stopped (%zu processes)\n", np);
-    return EX_OK;
+    return finish_stop(c, pids, np);
 }
 
 int cmd_restart(struct ctl *c, const char *node)
