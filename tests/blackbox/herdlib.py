@@ -26,11 +26,39 @@ def binary(name):
     return os.path.join(BIN, name)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_handed_out = set()
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing holds right now, below the
+    kernel's ephemeral range: a port the kernel hands out itself (bind to
+    port 0) can be taken by any process's outgoing connection between this
+    choice and the program's bind, which then fails. Never the same port
+    twice in one run, so two choices made before either binds differ."""
+    import random
+    low = 10000
+    high = max(low + 1000, _EPHEMERAL_LOW)
+    for _ in range(1000):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise AssertionError("no free port below %d" % high)
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):

@@ -688,4 +688,6 @@ def test_descriptor_limit_raised_and_shortfall_logged(procs, tmp_path):
     q = procs.start([binary("herd-places"), "-p", str(pp)],
                     cwd=str(tmp_path), preexec_fn=low(64, 3000))
     wait_for(lambda: port_open(pp) or q.poll() is not None, what="herd-places")
+    assert q.poll() is None, "herd-places exited %s: %s" % (
+        q.returncode, q.stderr.read().decode(errors="replace"))
     assert soft_nofile(q.pid) == 3000
