@@ -136,8 +136,17 @@ static int literal(struct scan *s, const char *word, size_t n)
 
 static int value(struct scan *s, int depth);
 
-/* An object or array at s->p; close is '}' or ']'. */
-static int container(struct scan *s, int depth, char close)
+/* Where the elements of an array end: the first PLACES_CUT_KEEP of them
+ * (ends) and the last (last), and how many there are (count). */
+struct marks {
+    int count;
+    const char **ends;
+    const char *last;
+};
+
+/* An object or array at s->p; close is '}' or ']'.  With marks (arrays
+ * only), note where each element ends. */
+static int container(struct scan *s, int depth, char close, struct marks *m)
 {
     if (depth >= PLACES_CUT_MAX_DEPTH)
         return -1;
@@ -157,7 +166,15 @@ static int container(struct scan *s, int depth, char close)
             if (ws(s, NULL) < 0)
                 return -1;
         }
-        if (value(s, depth + 1) < 0 || ws(s, NULL) < 0 || s->p >= s->end)
+        if (value(s, depth + 1) < 0)
+            return -1;
+        if (m) {
+            if (m->count < PLACES_CUT_KEEP)
+                m->ends[m->count] = s->p;
+            m->count++;
+            m->last = s->p;
+        }
+        if (ws(s, NULL) < 0 || s->p >= s->end)
             return -1;
         if (*s->p == close) {
             s->p++;
@@ -177,9 +194,9 @@ static int value(struct scan *s, int depth)
         return -1;
     switch (*s->p) {
     case '{':
-        return container(s, depth, '}');
+        return container(s, depth, '}', NULL);
     case '[':
-        return container(s, depth, ']');
+        return container(s, depth, ']', NULL);
     case '"':
         return string(s, NULL);
     case 't':
@@ -193,41 +210,6 @@ static int value(struct scan *s, int depth)
     }
 }
 
-/* The results array: count its elements and note where each of the first
- * PLACES_CUT_KEEP ends (ends) and where the last one ends (last). */
-static int results(struct scan *s, int *count, const char **ends,
-                   const char **last)
-{
-    *count = 0;
-    *last = NULL;
-    s->p++;
-    if (ws(s, NULL) < 0 || s->p >= s->end)
-        return -1;
-    if (*s->p == ']') {
-        s->p++;
-        return 0;
-    }
-    for (;;) {
-        if (value(s, 2) < 0)
-            return -1;
-        if (*count < PLACES_CUT_KEEP)
-            ends[*count] = s->p;
-        ++*count;
-        *last = s->p;
-        if (ws(s, NULL) < 0 || s->p >= s->end)
-            return -1;
-        if (*s->p == ']') {
-            s->p++;
-            return 0;
-        }
-        if (*s->p != ',')
-            return -1;
-        s->p++;
-        if (ws(s, NULL) < 0 || s->p >= s->end)
-            return -1;
-    }
-}
-
 static int key_is(const char *k, size_t n, const char *want)
 {
     return n == strlen(want) && memcmp(k, want, n) == 0;
@@ -236,10 +218,11 @@ static int key_is(const char *k, size_t n, const char *want)
 int places_cut_scan(const char *body, size_t len, struct places_scan *out)
 {
     struct scan s = {body, body + len};
-    const char *root, *status = NULL, *last = NULL;
+    const char *root, *status = NULL;
+    struct marks results = {0, out->ends, NULL};
     size_t status_len = 0;
     int seen_attr = 0, seen_results = 0, seen_status = 0, seen_msg = 0;
-    int count = 0, nl, first = 1;
+    int nl, first = 1;
 
     if (body == NULL)
         return -1;
@@ -274,7 +257,7 @@ int places_cut_scan(const char *body, size_t len, struct places_scan *out)
             return -1;
         if (key_is(key, key_len, "results")) {
             if (seen_results++ || *s.p != '[' ||
-                results(&s, &count, out->ends, &last) < 0)
+                container(&s, 1, ']', &results) < 0)
                 return -1;
         } else if (key_is(key, key_len, "status")) {
             const char *v = s.p + 1;
@@ -304,8 +287,8 @@ int places_cut_scan(const char *body, size_t len, struct places_scan *out)
     s.p++;                      /* past the root's '}' */
     out->root = root;
     out->root_len = (size_t)(s.p - root);
-    out->last = last;
-    out->count = count;
+    out->last = results.last;
+    out->count = results.count;
     while (s.p < s.end && strchr(" \t\r\n", *s.p) != NULL && *s.p)
         s.p++;
     if (s.p != s.end || !seen_results || !seen_attr || !status)
