@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "common/journal_codec.h"
 #include "common/log.h"
 #include "common/protocol.h"
@@ -135,14 +136,8 @@ int journal_index_add(struct journal_index *x, uint64_t off, uint64_t seq)
 {
     if (x->n > 0 && off < x->m[x->n - 1].off + JOURNAL_INDEX_STEP)
         return 0;
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? 2 * x->cap : 64;
-        struct journal_mark *m = realloc(x->m, cap * sizeof *m);
-        if (!m)
-            return -1;
-        x->m = m;
-        x->cap = cap;
-    }
+    if (GROW(x->m, x->cap, x->n + 1, 64) < 0)
+        return -1;
     x->m[x->n].off = off;
     x->m[x->n].seq = seq;
     x->n++;

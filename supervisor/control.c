@@ -14,6 +14,7 @@
 #include "child.h"
 #include "common/container.h"
 #include "common/ctlproto.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "sup.h"
 #include "lib/unixsock.h"
@@ -50,14 +51,8 @@ static cJSON *links_of(struct status_ctx *ctx, const struct child *c)
     for (size_t i = 0; i < ctx->n; i++)
         if (ctx->v[i].c == c)
             return cJSON_GetObjectItemCaseSensitive(ctx->v[i].status, "links");
-    if (ctx->n == ctx->cap) {
-        size_t cap = ctx->cap ? ctx->cap * 2 : 16;
-        struct seen *v = realloc(ctx->v, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        ctx->v = v;
-        ctx->cap = cap;
-    }
+    if (GROW(ctx->v, ctx->cap, ctx->n + 1, 16) < 0)
+        return NULL;
     ctx->v[ctx->n].c = c;
     ctx->v[ctx->n].status = child_status_file(c);
     return cJSON_GetObjectItemCaseSensitive(ctx->v[ctx->n++].status, "links");

@@ -15,6 +15,7 @@
 #include "child.h"
 #include "common/buf.h"
 #include "common/ctlproto.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "control.h"
 #include "sup.h"
@@ -213,15 +214,9 @@ static void put_node_metrics(struct buf *b, struct sup *s)
         cJSON *st = child_status_file(c);
         if (!st)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            void *nv = realloc(v, nc * sizeof *v);
-            if (!nv) {
-                cJSON_Delete(st);
-                break;
-            }
-            v = nv;
-            cap = nc;
+        if (GROW(v, cap, n + 1, 8) < 0) {
+            cJSON_Delete(st);
+            break;
         }
         v[n].name = c->name;
         v[n].status = st;

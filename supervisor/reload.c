@@ -10,6 +10,7 @@
 
 #include "child.h"
 #include "common/fsutil.h"
+#include "common/grow.h"
 #include "common/log.h"
 #include "http.h"
 #include "sup.h"
@@ -135,14 +136,8 @@ static struct change *plan_add(struct plan *p, enum change_op op,
                                enum child_kind kind, const char *name,
                                struct child *child, int node)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        struct change *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return NULL;
-        p->v = v;
-        p->cap = cap;
-    }
+    if (GROW(p->v, p->cap, p->n + 1, 16) < 0)
+        return NULL;
     struct change *ch = &p->v[p->n++];
     memset(ch, 0, sizeof *ch);
     ch->op = op;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/grow.h"
 #include "herdctl.h"
 
 #define MAX_LOGS 256
@@ -139,15 +140,12 @@ static void tail_fd(int fd, off_t size, long n, size_t log, struct tline **out,
     while (*p) {
         e = strchr(p, '\n');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (*count == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            struct tline *t = realloc(*out, *cap * sizeof *t);
-            if (!t)
-                break;
-            *out = t;
-        }
+        /* Out of memory: the lines read so far are shown. */
+        if (GROW(*out, *cap, *count + 1, 256) < 0)
+            break;
         (*out)[*count].log = log;
-        (*out)[*count].text = strndup(p, l);
+        if (((*out)[*count].text = strndup(p, l)) == NULL)
+            break;
         (*count)++;
         p += l + (e ? 1 : 0);
     }
