@@ -11,6 +11,10 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("HERD_BIN") or os.path.join(REPO, "bin")
+# The committed places data the tests use: a fresh clone has no
+# data/places.tsv (make test never fetches it), so every herd-places a
+# test starts is given this one.
+SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
 
 # The five nodes of SPEC.md.
 DEFAULT_TOPOLOGY = {

@@ -670,7 +670,7 @@ def soft_nofile(pid):
 
 def test_descriptor_limit_raised_and_shortfall_logged(procs, tmp_path):
     import resource
-    from herdlib import binary, port_open, write_ini
+    from herdlib import SUBSET, binary, port_open, write_ini
     ini, ports = write_ini(tmp_path, {"Hill": []}, herd={"max_clients": "5000"})
 
     def low(soft, hard):
@@ -685,7 +685,7 @@ def test_descriptor_limit_raised_and_shortfall_logged(procs, tmp_path):
            "max_clients 5000" in log, log
     # herd-places too (a long-running program, whose limits can be read).
     pp = __import__("herdlib").free_port()
-    q = procs.start([binary("herd-places"), "-p", str(pp)],
+    q = procs.start([binary("herd-places"), "-p", str(pp), "-d", SUBSET],
                     cwd=str(tmp_path), preexec_fn=low(64, 3000))
     wait_for(lambda: port_open(pp) or q.poll() is not None, what="herd-places")
     assert q.poll() is None, "herd-places exited %s: %s" % (

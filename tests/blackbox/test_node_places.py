@@ -5,11 +5,9 @@ import json
 import os
 import socket
 
-from herdlib import Herd, binary, free_port, port_open, wait_for
+from herdlib import SUBSET, Herd, binary, free_port, port_open, wait_for
 from places_double import make_results
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
 KIWI = "IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
 KEY = "test-key-3f9a-not-a-real-key"
 

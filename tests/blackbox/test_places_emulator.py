@@ -18,9 +18,8 @@ import urllib.parse
 
 import pytest
 
-from herdlib import REPO, binary, free_port, write_ini
+from herdlib import SUBSET, binary, free_port, write_ini
 
-SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
 UCLA = (34.068930, -118.445127)
 LEGACY = "/maps/api/place/nearbysearch/json"
 NEARBY = "/v1/places:searchNearby"

@@ -5,13 +5,11 @@ default it is data/places.tsv of the project the binaries belong to, not
 beside herd.ini."""
 
 import json
-import os
 import shutil
 
-from herdlib import REPO, Client, binary, free_port, wait_for
+from herdlib import SUBSET, Client, binary, free_port, wait_for
 from supervisorlib import SupHerd, line_topology
 
-SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
 
 
 def _places(port, data=None):

@@ -4,10 +4,9 @@ behaviour it broke."""
 import os
 import shutil
 
-from herdlib import REPO, binary, free_port, wait_for, write_ini
+from herdlib import SUBSET, binary, free_port, wait_for, write_ini
 from supervisorlib import line_topology
 
-SUBSET = os.path.join(REPO, "tests", "data", "places-subset.tsv")
 
 
 def test_absent_node_retried_when_its_own_binary_appears(make_herd, tmp_path):
