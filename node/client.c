@@ -210,6 +210,18 @@ static struct reply_slot *enqueue(struct client *cl, const char *data,
     return s;
 }
 
+/* The first slot of the reply queue, taken off it to be sent. */
+static struct reply_slot *dequeue(struct client *cl)
+{
+    struct reply_slot *s = cl->head;
+
+    cl->head = s->next;
+    if (!cl->head)
+        cl->tail = NULL;
+    cl->pending--;
+    return s;
+}
+
 /* Replies leave in request order: a reply behind a pending WHATSAT waits. */
 static int reply(struct client *cl, const char *data, size_t len)
 {
@@ -254,14 +266,9 @@ static void flush_ready(struct client *cl)
     int was_full = cl->pending >= CLIENT_MAX_PENDING;
 
     while (cl->head && cl->head->ready) {
-        struct reply_slot *s = cl->head;
-        int rc;
+        struct reply_slot *s = dequeue(cl);
+        int rc = conn_send(cl->conn, s->data, s->len);
 
-        cl->head = s->next;
-        if (!cl->head)
-            cl->tail = NULL;
-        cl->pending--;
-        rc = conn_send(cl->conn, s->data, s->len);
         free_slot(s);
         if (rc < 0)
             return;             /* closed: on_close freed the client */
@@ -327,10 +334,7 @@ static int send_now(struct client *cl, struct reply_slot *s,
     struct conn *c = cl->conn;
     int rc;
 
-    cl->head = s->next;
-    if (!cl->head)
-        cl->tail = NULL;
-    cl->pending--;
+    dequeue(cl);                /* s, first in line */
     rc = conn_send(c, s->at_line, s->at_len);
     if (rc == 0)
         rc = conn_send(c, "\n", 1);

@@ -1,7 +1,6 @@
 #include "link.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -819,32 +818,50 @@ static void refuse(struct link *l, struct conn *c, const char *why)
     conn_close_after_flush(c);
 }
 
-static int set_nonblocking(int fd)
+/* A non-blocking TCP socket for a dial, Nagle off (links carry short
+ * lines that should leave at once).  The fd, or -1 with errno. */
+static int dial_socket(int family)
 {
-    int flags = fcntl(fd, F_GETFL);
-    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int one = 1;
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+/* The link connection a dial on fd becomes, numbered and never paused;
+ * NULL (fd closed) when memory is short. */
+static struct conn *dial_conn(struct link *l, int fd, const char *addr)
+{
+    struct node *n = l->node;
+    struct conn *c = conn_new(n->loop, fd, addr, &link_ops, l,
+                              max_peer_line(n), LINK_OUTPUT_MAX, 1);
+
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->id = ++n->next_conn_id;
+    never_pause(c);
+    return c;
 }
 
 /* Connect to the next address of the last answer; when none is left,
  * wait for the redial (which resolves the name again). */
 static void connect_next(struct link *l)
 {
-    struct node *n = l->node;
     char addr[300];
-    int one = 1;
 
     while (l->next_addr < l->addrs.n) {
         const struct resolve_addr *a = &l->addrs.addr[l->next_addr++];
-        int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = dial_socket(a->ss.ss_family);
 
-        if (fd < 0 || set_nonblocking(fd) < 0) {
+        if (fd < 0) {
             log_msg(LOG_WARN, "link to %s: socket: %s", l->peer,
                     strerror(errno));
-            if (fd >= 0)
-                close(fd);
             continue;
         }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
             errno != EINPROGRESS) {
             int err = errno;
@@ -854,16 +871,11 @@ static void connect_next(struct link *l)
             continue;
         }
         snprintf(addr, sizeof addr, "%s:%d", l->host, l->port);
-        l->conn = conn_new(n->loop, fd, addr, &link_ops, l, max_peer_line(n),
-                           LINK_OUTPUT_MAX, 1);
-        if (!l->conn) {
-            close(fd);
+        l->conn = dial_conn(l, fd, addr);
+        if (!l->conn)
             continue;
-        }
-        l->conn->id = ++n->next_conn_id;
-        never_pause(l->conn);
         l->conn_hello = 0;
-        l->connect_since = ev_now(n->loop);
+        l->connect_since = ev_now(l->node->loop);
         set_state(l, LINK_CONNECTING);
         return;
     }
@@ -905,36 +917,27 @@ static void dial(struct link *l)
  * connected to, which replaces it once proven with the new primary. */
 static void rekey_dial(struct link *l)
 {
-    struct node *n = l->node;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    int fd, one = 1;
+    int fd;
 
     if (getpeername(l->conn->fd, (struct sockaddr *)&ss, &len) < 0)
         return;
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || set_nonblocking(fd) < 0) {
-        if (fd >= 0)
-            close(fd);
+    fd = dial_socket(ss.ss_family);
+    if (fd < 0) {
         log_msg(LOG_WARN, "link to %s: re-keying: %s", l->peer, strerror(errno));
         return;
     }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
         log_msg(LOG_WARN, "link to %s: re-keying: %s", l->peer, strerror(errno));
         close(fd);
         return;
     }
-    l->rekey = conn_new(n->loop, fd, l->conn->addr, &link_ops, l,
-                        max_peer_line(n), LINK_OUTPUT_MAX, 1);
-    if (!l->rekey) {
-        close(fd);
+    l->rekey = dial_conn(l, fd, l->conn->addr);
+    if (!l->rekey)
         return;
-    }
-    l->rekey->id = ++n->next_conn_id;
-    never_pause(l->rekey);
     l->rekey_hello = 0;
-    l->rekey_since = ev_now(n->loop);
+    l->rekey_since = ev_now(l->node->loop);
 }
 
 static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
