@@ -8,6 +8,27 @@ import threading
 import zlib
 
 
+def pump(src, dst, on_data=None):
+    """Copy src to dst until either side ends, then shut both down (so the
+    pump the other way ends too); on_data, if given, sees each chunk on
+    its way and returns what goes on."""
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            if on_data is not None:
+                data = on_data(data)
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class Proxy:
     """host:listen -> 127.0.0.1:target, byte for byte, until cut."""
 
@@ -42,23 +63,8 @@ class Proxy:
             with self.lock:
                 self.socks += [c, u]
             for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self._pipe, args=(a, b),
+                threading.Thread(target=pump, args=(a, b),
                                  daemon=True).start()
-
-    def _pipe(self, a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def cut(self):
         self.cut_now = True

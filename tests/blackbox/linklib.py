@@ -12,6 +12,8 @@ import subprocess
 import threading
 import time
 
+from linklab import pump
+
 
 def read_secret(herd_dir):
     with open(os.path.join(herd_dir, "run", "herd.secret"), "rb") as f:
@@ -63,24 +65,8 @@ class TlsDialer:
         self.buf = b""
         self.eof = threading.Event()
         for a, b in ((self.tls, self.node), (self.node, self.tls)):
-            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=pump, args=(a, b), daemon=True).start()
         threading.Thread(target=self._reader, daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _reader(self):
         for line in iter(self.proc.stdout.readline, b""):
@@ -168,28 +154,20 @@ class Proxy:
             rec = bytearray()
             self.sessions.append(rec)
             self.conns += [c, t]
-            threading.Thread(target=self._pipe, args=(c, t, rec), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(t, c, None), daemon=True).start()
+            threading.Thread(target=pump, args=(c, t, self._recorder(rec)),
+                             daemon=True).start()
+            threading.Thread(target=pump, args=(t, c), daemon=True).start()
 
-    def _pipe(self, src, dst, rec):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if rec is not None:
-                    if self.flip.is_set() and not self.flipped.is_set():
-                        data = data[:-1] + bytes([data[-1] ^ 0x01])
-                        self.flipped.set()
-                    rec.extend(data)
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def _recorder(self, rec):
+        """What a chunk from the dialer becomes: its last bit flipped once
+        tampering is asked for (the first chunk after), and kept in rec."""
+        def on_data(data):
+            if self.flip.is_set() and not self.flipped.is_set():
+                data = data[:-1] + bytes([data[-1] ^ 0x01])
+                self.flipped.set()
+            rec.extend(data)
+            return data
+        return on_data
 
     def tamper(self):
         self.flip.set()
