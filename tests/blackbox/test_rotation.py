@@ -95,6 +95,15 @@ class Hosts:
         return held_line(self, name, cid)
 
 
+def new_key(directory):
+    """A fresh secret in DIR/new.key (owner-only, as a key file should be)
+    and its key id."""
+    path = directory / "new.key"
+    path.write_text(os.urandom(32).hex() + "\n")
+    os.chmod(path, 0o600)
+    return path, key_id(path.read_bytes().rstrip(b"\n"))
+
+
 def changed_keys(hosts, name, count):
     """Wait until name's log says its keys changed count times."""
     wait_for(lambda: hosts.log(name).count("keys changed:") >= count,
@@ -133,10 +142,7 @@ def test_rotation_host_by_host_keeps_every_link_and_update(procs, tmp_path):
         hosts.start(name)
     hosts.wait_all_up()
     old = key_id(read_secret(os.path.dirname(hosts.run_dir("Apple"))))
-    new_file = tmp_path / "new.key"
-    new_file.write_text(os.urandom(32).hex() + "\n")
-    os.chmod(new_file, 0o600)
-    new = key_id(new_file.read_bytes().rstrip(b"\n"))
+    new_file, new = new_key(tmp_path)
     writer = Writer(hosts)
     writer.start()
     try:
@@ -194,9 +200,7 @@ def test_removed_key_drops_its_links_and_is_refused_at_once(procs, tmp_path):
         hosts.start(name)
     hosts.wait_all_up()
     old = key_id(read_secret(os.path.dirname(hosts.run_dir("Apple"))))
-    new_file = tmp_path / "new.key"
-    new_file.write_text(os.urandom(32).hex() + "\n")
-    new = key_id(new_file.read_bytes().rstrip(b"\n"))
+    new_file, new = new_key(tmp_path)
     for name in topo:
         hosts.herdctl(name, "add", str(new_file))
         changed_keys(hosts, name, 1)
